@@ -1,0 +1,3 @@
+from .source import SourceErpnext
+
+__all__ = ["SourceErpnext"]

@@ -1,0 +1,60 @@
+"""The streams, as data: which DocType each reads, its child tables, and which config filters apply to it."""
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from .spec import ErpnextConfig
+
+
+@dataclass(frozen=True)
+class DocType:
+    stream: str
+    doctype: str
+    # Child tables carried inside each record: record field -> child DocType.
+    child_tables: Dict[str, str] = field(default_factory=dict)
+    disabled_field: Optional[str] = None  # filtered to 0 unless include_disabled
+    company_field: Optional[str] = None  # filtered by the `company` setting
+    warehouse_field: Optional[str] = None  # filtered by the `warehouses` setting
+    submittable: bool = False  # filtered to docstatus 1 by `submitted_only`
+
+    def filters(self, config: ErpnextConfig) -> List[list]:
+        """The config's filters as Frappe list filters, applied by the server."""
+        filters = []
+        if self.disabled_field and not config.include_disabled:
+            filters.append([self.disabled_field, "=", 0])
+        if self.company_field and config.company:
+            filters.append([self.company_field, "=", config.company])
+        if self.warehouse_field and config.warehouses:
+            filters.append([self.warehouse_field, "in", list(config.warehouses)])
+        if self.submittable and config.submitted_only:
+            filters.append(["docstatus", "=", 1])
+        return filters
+
+
+STANDARD_DOCTYPES = [
+    DocType("item", "Item", child_tables={"reorder_levels": "Item Reorder"}, disabled_field="disabled"),
+    DocType("bin", "Bin", warehouse_field="warehouse"),
+    DocType("sales_order", "Sales Order", child_tables={"items": "Sales Order Item"}, company_field="company", submittable=True),
+    DocType("supplier", "Supplier", disabled_field="disabled"),
+    DocType("customer", "Customer", disabled_field="disabled"),
+    DocType("purchase_order", "Purchase Order", child_tables={"items": "Purchase Order Item"}, company_field="company", submittable=True),
+    DocType("stock_entry", "Stock Entry", child_tables={"items": "Stock Entry Detail"}, company_field="company", submittable=True),
+    DocType("warehouse", "Warehouse", disabled_field="disabled", company_field="company", warehouse_field="name"),
+]
+
+
+def stream_name(doctype: str) -> str:
+    """'Sales Invoice' -> 'sales_invoice'."""
+    return re.sub(r"[^a-z0-9]+", "_", doctype.lower()).strip("_")
+
+
+def configured_doctypes(config: ErpnextConfig) -> List[DocType]:
+    """The standard streams plus one per additional DocType (child tables found from its metadata later)."""
+    doctypes = list(STANDARD_DOCTYPES)
+    known = {d.doctype for d in doctypes}
+    for name in config.additional_doctypes:
+        if name not in known:
+            doctypes.append(DocType(stream_name(name), name))
+            known.add(name)
+    return doctypes

@@ -1,0 +1,309 @@
+"""One stream class for every DocType: keyset pages over (modified, name), child rows per page, deletions, state."""
+
+import json
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional
+from urllib.parse import quote
+
+import requests
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteStateBlob,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    AirbyteStreamState,
+    FailureType,
+    StreamDescriptor,
+    SyncMode,
+)
+from airbyte_cdk.models import Type as MessageType
+from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from .doctypes import DocType
+from .http import REQUEST_TIMEOUT, decode_json, http_client, resource_path
+from .schemas import DELETED_AT, DocTypeMeta, load_meta, stream_schema
+from .spec import ErpnextConfig, format_datetime
+
+KEYSET_ORDER = "modified asc, name asc"
+DELETED_FIELDS = ["name", "deleted_name", "deleted_doctype", "creation", "modified", "restored"]
+MAX_FILTER_URL_CHARS = 5000  # keeps `parent in [...]` requests under nginx's 8 KB request line
+
+
+class PageSizeProbe:
+    """Remembers the largest page the site has returned in this run.
+
+    A page shorter than asked ends a listing only when the site has already returned a longer page, so a
+    site or proxy that caps the page size silently (fewer rows than asked) never cuts a listing short.
+    """
+
+    def __init__(self) -> None:
+        self._largest = 0
+        self._lock = threading.Lock()
+
+    def is_last_page(self, rows: int, asked: int) -> bool:
+        with self._lock:
+            known_uncapped = rows < self._largest
+            self._largest = max(self._largest, rows)
+        return rows == 0 or (rows < asked and known_uncapped)
+
+
+def parse_modified(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("T", " "))
+
+
+def position_of(row: Mapping[str, Any]) -> Dict[str, str]:
+    return {"modified": format_datetime(parse_modified(row["modified"])), "name": row["name"]}
+
+
+def keyset_filters(position: Mapping[str, str]) -> tuple:
+    """(filters, or_filters) for rows after `position` in (modified, name) order.
+
+    modified >= M AND (modified > M OR name > N) is "modified > M or (modified = M and name > N)" in
+    Frappe's filter language, where filters are ANDed and or_filters ORed.
+    """
+    if not position.get("modified"):
+        return [], []
+    filters = [["modified", ">=", position["modified"]]]
+    if position.get("name") is None:
+        return filters, []
+    return filters, [["modified", ">", position["modified"]], ["name", ">", position["name"]]]
+
+
+def name_chunks(names: List[str]) -> Iterable[List[str]]:
+    """Split names so that each `in` filter stays well under the web server's URL limit."""
+    chunk: List[str] = []
+    size = 0
+    for name in names:
+        cost = len(quote(json.dumps(name))) + 3
+        if chunk and size + cost > MAX_FILTER_URL_CHARS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(name)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+class DocTypeStream(HttpStream):
+    primary_key = "name"
+    cursor_field = "modified"
+    state_checkpoint_interval = None  # state is emitted after every page, by parse_response
+
+    def __init__(self, doctype: DocType, config: ErpnextConfig, probe: PageSizeProbe, standard: bool = True):
+        self._doctype = doctype
+        self._config = config
+        self._probe = probe
+        self._standard = standard
+        self._state: Dict[str, Any] = {}
+        self._incremental = False
+        self._page: List[dict] = []
+        self._last_token: Optional[Dict[str, str]] = None
+        super().__init__()
+        self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype)
+        self._deletions_client = http_client(doctype.stream, config, self.logger, "Deleted Document")
+
+    @property
+    def name(self) -> str:
+        return self._doctype.stream
+
+    @property
+    def url_base(self) -> str:
+        return self._config.base_url + "/"
+
+    def path(self, **kwargs: Any) -> str:
+        return resource_path(self._doctype.doctype)
+
+    @cached_property
+    def meta(self) -> DocTypeMeta:
+        # Read once per run: the CDK asks for the schema once per record.
+        return load_meta(self._http_client, self._config, self._doctype.doctype, self.name, self._doctype.child_tables, self.logger)
+
+    @cached_property
+    def table(self) -> DocType:
+        """The stream's DocType row; for an additional DocType, completed from its metadata."""
+        if self._standard:
+            return self._doctype
+        return replace(
+            self._doctype,
+            child_tables=self.meta.child_tables,
+            disabled_field="disabled" if self.meta.has_field("disabled") else None,
+            company_field="company" if self.meta.has_field("company") else None,
+            submittable=self.meta.is_submittable,
+        )
+
+    def get_json_schema(self) -> Mapping[str, Any]:
+        return self._schema
+
+    @cached_property
+    def _schema(self) -> Mapping[str, Any]:
+        return stream_schema(self.meta)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        return dict(self._state)
+
+    @state.setter
+    def state(self, value: Optional[Mapping[str, Any]]) -> None:
+        self._state = self._valid_state(value)
+
+    def _valid_state(self, value: Any) -> Dict[str, Any]:
+        """Keep what is usable of a saved state; anything unreadable restarts from the beginning, with a warning."""
+        if not value:
+            return {}
+        try:
+            state = {"modified": format_datetime(parse_modified(value["modified"]))}
+            if isinstance(value.get("name"), str):
+                state["name"] = value["name"]
+            deletions = value.get("deletions")
+            if deletions:
+                state["deletions"] = position_of(deletions)
+            return state
+        except (TypeError, KeyError, ValueError, AttributeError):
+            self.logger.warning(
+                f"Stream {self.name}: the saved state {json.dumps(value, default=str)[:200]} is not one this connector "
+                "wrote; reading the stream from the beginning."
+            )
+            return {}
+
+    def _state_message(self) -> AirbyteMessage:
+        return AirbyteMessage(
+            type=MessageType.STATE,
+            state=AirbyteStateMessage(
+                type=AirbyteStateType.STREAM,
+                stream=AirbyteStreamState(stream_descriptor=StreamDescriptor(name=self.name), stream_state=AirbyteStateBlob(**self.state)),
+            ),
+        )
+
+    def _advance_state(self, position: Dict[str, str]) -> None:
+        # Rows re-read in the lookback window lie before the saved position: the state never moves back.
+        saved = self._state.get("modified")
+        if not saved or position["modified"] >= saved:
+            self._state.update(position)
+
+    def _start_position(self, saved: Optional[Mapping[str, str]]) -> Dict[str, Any]:
+        """Where a read starts: the saved position (minus the lookback window), else the start date."""
+        if self._incremental and saved and saved.get("modified"):
+            lookback = timedelta(minutes=self._config.lookback_window_minutes)
+            if not lookback:
+                return dict(saved)
+            return {"modified": format_datetime(parse_modified(saved["modified"]) - lookback)}
+        return {"modified": self._config.start_date} if self._config.start_date else {}
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: Optional[List[str]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Any]:
+        self._incremental = sync_mode == SyncMode.incremental
+        self._start = self._start_position(self._state)
+        yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        if self._incremental and self._config.sync_deletions:
+            yield from self._read_deletions()
+
+    def request_params(self, stream_state: Optional[Mapping[str, Any]], stream_slice: Optional[Mapping[str, Any]] = None, next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
+        filters, or_filters = keyset_filters(next_page_token or self._start)
+        return self._list_params(self.table.filters(self._config) + filters, or_filters, ["*"])
+
+    def _list_params(self, filters: list, or_filters: list, fields: List[str]) -> Dict[str, Any]:
+        params = {
+            "fields": json.dumps(fields),
+            "filters": json.dumps(filters),
+            "order_by": KEYSET_ORDER,
+            "limit_page_length": self._config.page_size,
+        }
+        if or_filters:
+            params["or_filters"] = json.dumps(or_filters)
+        return params
+
+    def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:
+        return {"timeout": REQUEST_TIMEOUT}
+
+    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Any]:
+        self._page = self._rows(response)
+        if self._page and position_of(self._page[-1]) == self._last_token:
+            # A site that ignores the position filter would make us read the same page forever.
+            message = f"ERPNext did not move past {self._last_token} when asked for the next page of {self._doctype.doctype}; its list API ignores filters."
+            raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+        self._attach_children(self._page)
+        yield from self._page
+        if self._page and self._incremental:
+            self._advance_state(position_of(self._page[-1]))
+            yield self._state_message()
+
+    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
+        if self._probe.is_last_page(len(self._page), self._config.page_size):
+            return None
+        self._last_token = position_of(self._page[-1])
+        return self._last_token
+
+    def _rows(self, response: requests.Response) -> List[dict]:
+        rows = decode_json(response).get("data") if response.content else None
+        if not isinstance(rows, list):
+            message = f"ERPNext's answer for {self._doctype.doctype} holds no list of records under 'data'."
+            raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+        return rows
+
+    def _get_list(self, doctype: str, params: Mapping[str, Any]) -> List[dict]:
+        client = self._deletions_client if doctype == "Deleted Document" else self._http_client
+        _, response = client.send_request(
+            "GET", self.url_base + resource_path(doctype), request_kwargs={"timeout": REQUEST_TIMEOUT}, params=dict(params)
+        )
+        return self._rows(response)
+
+    def check_read_permission(self) -> None:
+        """One cheap list request: a 403 names the DocType and the permission to grant."""
+        self._get_list(self._doctype.doctype, {"fields": json.dumps(["name"]), "limit_page_length": 1})
+
+    # -- child tables: one request per page of parents (per ~200 parents when names are long) ----------
+
+    def _attach_children(self, rows: List[dict]) -> None:
+        for fieldname, child in self.table.child_tables.items():
+            by_parent: Dict[str, List[dict]] = {row["name"]: [] for row in rows}
+            for names in name_chunks(list(by_parent)):
+                for child_row in self._child_rows(child, fieldname, names):
+                    by_parent.setdefault(child_row.get("parent"), []).append(child_row)
+            for row in rows:
+                row[fieldname] = sorted(by_parent[row["name"]], key=lambda child_row: child_row.get("idx") or 0)
+
+    def _child_rows(self, child: str, fieldname: str, parents: List[str]) -> Iterable[dict]:
+        scope = [["parenttype", "=", self._doctype.doctype], ["parentfield", "=", fieldname], ["parent", "in", parents]]
+        limit = self._config.page_size * 4
+        after: Optional[str] = None
+        while True:
+            filters = scope + ([["name", ">", after]] if after is not None else [])
+            params = {"parent": self._doctype.doctype, "fields": json.dumps(["*"]), "filters": json.dumps(filters), "order_by": "name asc", "limit_page_length": limit}
+            rows = self._get_list(child, params)
+            yield from rows
+            if self._probe.is_last_page(len(rows), limit):
+                return
+            after = rows[-1]["name"]
+
+    # -- deletions ---------------------------------------------------------------------------------
+
+    def _read_deletions(self) -> Iterable[Any]:
+        """Deleted Document rows for this DocType become records with _ab_cdc_deleted_at, for deduped destinations."""
+        position = self._start_position(self._state.get("deletions"))
+        scope = [["deleted_doctype", "=", self._doctype.doctype]]
+        while True:
+            filters, or_filters = keyset_filters(position)
+            rows = self._get_list("Deleted Document", self._list_params(scope + filters, or_filters, DELETED_FIELDS))
+            for row in rows:
+                if not row.get("restored"):
+                    deleted_at = row.get("creation") or row["modified"]
+                    yield {"name": row["deleted_name"], "modified": deleted_at, DELETED_AT: deleted_at}
+            if rows:
+                position = position_of(rows[-1])
+                self._state["deletions"] = position
+                yield self._state_message()
+            if self._probe.is_last_page(len(rows), self._config.page_size):
+                return

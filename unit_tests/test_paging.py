@@ -1,0 +1,111 @@
+"""Request parameters, keyset paging positions and state, against requests-mock."""
+
+from airbyte_cdk.models import SyncMode
+
+from .conftest import BASE_URL, CONFIG, query, run_read
+
+SUPPLIERS = f"{BASE_URL}/api/resource/Supplier"
+
+
+def list_queries(mock) -> list:
+    return [query(r) for r in mock.request_history if r.path == "/api/resource/supplier"]
+
+
+def last_list(mock) -> dict:
+    return list_queries(mock)[-1]
+
+
+def supplier(i: int, modified: str) -> dict:
+    return {"name": f"SUP-{i:03d}", "supplier_name": f"Supplier {i}", "modified": modified, "disabled": 0}
+
+
+def test_first_request_asks_for_keyset_order_page_size_and_filters(no_metadata):
+    no_metadata.get(SUPPLIERS, json={"data": []})
+    run_read({**CONFIG, "page_size": 250}, "supplier")
+    params = last_list(no_metadata)
+    assert params["order_by"] == "modified asc, name asc"
+    assert params["limit_page_length"] == "250"
+    assert params["fields"] == ["*"]
+    assert params["filters"] == [["disabled", "=", 0]]  # disabled suppliers skipped by default
+    assert "or_filters" not in params
+    assert no_metadata.request_history[0].headers["Authorization"] == "token unit-key:unit-secret"
+
+
+def test_include_disabled_and_start_date_become_server_filters(no_metadata):
+    no_metadata.get(SUPPLIERS, json={"data": []})
+    run_read({**CONFIG, "include_disabled": True, "start_date": "2024-03-01"}, "supplier")
+    assert last_list(no_metadata)["filters"] == [["modified", ">=", "2024-03-01 00:00:00.000000"]]
+
+
+def test_next_page_starts_after_the_last_row_of_the_previous_one(no_metadata):
+    page1 = [supplier(1, "2024-01-01 10:00:00"), supplier(2, "2024-01-01 10:00:00.250000")]
+    no_metadata.get(SUPPLIERS, [{"json": {"data": page1}}, {"json": {"data": [supplier(3, "2024-01-02 00:00:00")]}}])
+    output = run_read({**CONFIG, "page_size": 2}, "supplier")
+    lists = [query(r) for r in no_metadata.request_history if r.path == "/api/resource/supplier"]
+    assert len(lists) == 2
+    assert lists[1]["filters"][-1] == ["modified", ">=", "2024-01-01 10:00:00.250000"]
+    assert lists[1]["or_filters"] == [["modified", ">", "2024-01-01 10:00:00.250000"], ["name", ">", "SUP-002"]]
+    assert [r.record.data["name"] for r in output.records] == ["SUP-001", "SUP-002", "SUP-003"]
+
+
+def test_a_state_message_follows_every_page(no_metadata):
+    pages = [
+        [supplier(1, "2024-01-01 10:00:00"), supplier(2, "2024-01-01 10:00:00")],
+        [supplier(3, "2024-01-01 10:00:00"), supplier(4, "2024-01-03 08:00:00.5")],
+        [supplier(5, "2024-01-04 00:00:00")],
+    ]
+    no_metadata.get(SUPPLIERS, [{"json": {"data": p}} for p in pages])
+    output = run_read({**CONFIG, "page_size": 2, "sync_deletions": False}, "supplier")
+    kinds = [m.type.value for m in output.records_and_state_messages]
+    assert kinds[:8] == ["RECORD", "RECORD", "STATE", "RECORD", "RECORD", "STATE", "RECORD", "STATE"]
+    states = [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+    assert states[0] == {"modified": "2024-01-01 10:00:00.000000", "name": "SUP-002"}
+    assert states[1] == {"modified": "2024-01-03 08:00:00.500000", "name": "SUP-004"}
+    assert states[-1] == {"modified": "2024-01-04 00:00:00.000000", "name": "SUP-005"}
+
+
+def test_short_page_is_not_the_end_until_the_site_is_known_to_honour_the_size(no_metadata):
+    # The site caps pages at 2 rows although 3 were asked: the reader keeps going until an empty page.
+    pages = [[supplier(1, "2024-01-01"), supplier(2, "2024-01-02")], [supplier(3, "2024-01-03"), supplier(4, "2024-01-04")], [supplier(5, "2024-01-05")], []]
+    no_metadata.get(SUPPLIERS, [{"json": {"data": p}} for p in pages])
+    output = run_read({**CONFIG, "page_size": 3, "sync_deletions": False}, "supplier")
+    assert [r.record.data["name"] for r in output.records] == [f"SUP-00{i}" for i in range(1, 6)]
+    assert len([r for r in no_metadata.request_history if r.path == "/api/resource/supplier"]) == 3
+
+
+def test_incremental_read_resumes_exactly_after_the_saved_position(no_metadata):
+    no_metadata.get(SUPPLIERS, json={"data": []})
+    run_read({**CONFIG, "sync_deletions": False}, "supplier", state={"modified": "2024-05-01 12:00:00.123456", "name": "SUP-007"})
+    params = last_list(no_metadata)
+    assert params["filters"][-1] == ["modified", ">=", "2024-05-01 12:00:00.123456"]
+    assert params["or_filters"] == [["modified", ">", "2024-05-01 12:00:00.123456"], ["name", ">", "SUP-007"]]
+
+
+def test_lookback_window_starts_behind_the_saved_position(no_metadata):
+    no_metadata.get(SUPPLIERS, json={"data": []})
+    run_read({**CONFIG, "lookback_window_minutes": 10, "sync_deletions": False}, "supplier", state={"modified": "2024-05-01 12:00:00", "name": "SUP-007"})
+    params = last_list(no_metadata)
+    assert params["filters"][-1] == ["modified", ">=", "2024-05-01 11:50:00.000000"]
+    assert "or_filters" not in params
+
+
+def test_full_refresh_ignores_state_and_emits_no_position(no_metadata):
+    no_metadata.get(SUPPLIERS, [{"json": {"data": [supplier(1, "2024-01-01")]}}, {"json": {"data": []}}])
+    output = run_read(CONFIG, "supplier", mode=SyncMode.full_refresh, state={"modified": "2025-01-01 00:00:00", "name": "SUP-001"})
+    assert "or_filters" not in list_queries(no_metadata)[0]
+    assert [r.record.data["name"] for r in output.records] == ["SUP-001"]
+
+
+def test_corrupt_state_restarts_the_stream_with_a_warning(no_metadata):
+    no_metadata.get(SUPPLIERS, [{"json": {"data": [supplier(1, "2024-01-01")]}}, {"json": {"data": []}}])
+    output = run_read({**CONFIG, "sync_deletions": False}, "supplier", state={"cursor": 17, "modified": "yesterday"})
+    assert [r.record.data["name"] for r in output.records] == ["SUP-001"]
+    assert list_queries(no_metadata)[0]["filters"] == [["disabled", "=", 0]]
+    assert any("reading the stream from the beginning" in log.log.message for log in output.logs)
+
+
+def test_a_site_that_ignores_the_position_filter_fails_instead_of_looping(no_metadata):
+    no_metadata.get(SUPPLIERS, json={"data": [supplier(1, "2024-01-01")]})
+    output = run_read({**CONFIG, "sync_deletions": False}, "supplier", expect_failure=True)
+    assert len(output.records) == 1
+    assert any("did not move past" in e.trace.error.message for e in output.errors)
