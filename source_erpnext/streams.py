@@ -5,7 +5,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional
 from urllib.parse import quote
 
 import requests
@@ -24,7 +24,8 @@ from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .doctypes import DocType
-from .http import REQUEST_TIMEOUT, decode_json, http_client, resource_path
+from .partitions import modified_ranges, read_concurrently
+from .http import REQUEST_TIMEOUT, decode_json, get_json, http_client, resource_path
 from .schemas import DELETED_AT, DocTypeMeta, load_meta, stream_schema
 from .spec import ErpnextConfig, format_datetime
 
@@ -100,8 +101,6 @@ class DocTypeStream(HttpStream):
         self._standard = standard
         self._state: Dict[str, Any] = {}
         self._incremental = False
-        self._page: List[dict] = []
-        self._last_token: Optional[Dict[str, str]] = None
         super().__init__()
         self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype)
         self._deletions_client = http_client(doctype.stream, config, self.logger, "Deleted Document")
@@ -180,11 +179,15 @@ class DocTypeStream(HttpStream):
             ),
         )
 
-    def _advance_state(self, position: Dict[str, str]) -> None:
+    def _advance_state(self, position: Mapping[str, str]) -> None:
         # Rows re-read in the lookback window lie before the saved position: the state never moves back.
         saved = self._state.get("modified")
-        if not saved or position["modified"] >= saved:
-            self._state.update(position)
+        if position.get("modified") and (not saved or position["modified"] >= saved):
+            self._state["modified"] = position["modified"]
+            if position.get("name") is None:
+                self._state.pop("name", None)
+            else:
+                self._state["name"] = position["name"]
 
     def _start_position(self, saved: Optional[Mapping[str, str]]) -> Dict[str, Any]:
         """Where a read starts: the saved position (minus the lookback window), else the start date."""
@@ -205,13 +208,48 @@ class DocTypeStream(HttpStream):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Any]:
         self._incremental = sync_mode == SyncMode.incremental
-        self._start = self._start_position(self._state)
-        yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        start = self._start_position(self._state)
+        ranges = modified_ranges(self, start) if self._config.max_concurrency > 1 else []
+        if ranges:
+            # Ranges read concurrently; the state only covers the ranges finished in order (a watermark).
+            for rows, watermark in read_concurrently(self, ranges):
+                yield from self._emit(rows, watermark)
+            start = ranges.tail()
+        # Sequentially from the start, or after the ranges from where the last one ended: this pass also
+        # picks up documents edited during the sync, which moved past the end.
+        for rows in self.pages(start):
+            yield from self._emit(rows, position_of(rows[-1]))
         if self._incremental and self._config.sync_deletions:
             yield from self._read_deletions()
 
-    def request_params(self, stream_state: Optional[Mapping[str, Any]], stream_slice: Optional[Mapping[str, Any]] = None, next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
-        filters, or_filters = keyset_filters(next_page_token or self._start)
+    def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
+        yield from rows
+        if self._incremental and position:
+            self._advance_state(position)
+            yield self._state_message()
+
+    def pages(self, start: Mapping[str, str], before: Optional[str] = None) -> Iterator[List[dict]]:
+        """Pages of records (child rows attached) after `start` in (modified, name) order, up to `before` if given."""
+        position = dict(start)
+        while True:
+            _, response = self._fetch_next_page(next_page_token={"position": position, "before": before})
+            rows = self._rows(response)
+            if rows and position_of(rows[-1]) == position:
+                # A site that ignores the position filter would make us read the same page forever.
+                message = f"ERPNext did not move past {position} when asked for the next page of {self._doctype.doctype}; its list API ignores filters."
+                raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+            if rows:
+                self._attach_children(rows)
+                yield rows
+            if self._probe.is_last_page(len(rows), self._config.page_size):
+                return
+            position = position_of(rows[-1])
+
+    def request_params(self, stream_state: Optional[Mapping[str, Any]] = None, stream_slice: Optional[Mapping[str, Any]] = None, next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
+        token = next_page_token or {}
+        filters, or_filters = keyset_filters(token.get("position") or {})
+        if token.get("before"):
+            filters.append(["modified", "<", token["before"]])
         return self._list_params(self.table.filters(self._config) + filters, or_filters, ["*"])
 
     def _list_params(self, filters: list, or_filters: list, fields: List[str]) -> Dict[str, Any]:
@@ -229,22 +267,10 @@ class DocTypeStream(HttpStream):
         return {"timeout": REQUEST_TIMEOUT}
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Any]:
-        self._page = self._rows(response)
-        if self._page and position_of(self._page[-1]) == self._last_token:
-            # A site that ignores the position filter would make us read the same page forever.
-            message = f"ERPNext did not move past {self._last_token} when asked for the next page of {self._doctype.doctype}; its list API ignores filters."
-            raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
-        self._attach_children(self._page)
-        yield from self._page
-        if self._page and self._incremental:
-            self._advance_state(position_of(self._page[-1]))
-            yield self._state_message()
+        return self._rows(response)
 
     def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
-        if self._probe.is_last_page(len(self._page), self._config.page_size):
-            return None
-        self._last_token = position_of(self._page[-1])
-        return self._last_token
+        return None  # keyset paging needs the page's rows, not the response: see pages()
 
     def _rows(self, response: requests.Response) -> List[dict]:
         rows = decode_json(response).get("data") if response.content else None
@@ -259,6 +285,18 @@ class DocTypeStream(HttpStream):
             "GET", self.url_base + resource_path(doctype), request_kwargs={"timeout": REQUEST_TIMEOUT}, params=dict(params)
         )
         return self._rows(response)
+
+    @property
+    def config(self) -> ErpnextConfig:
+        return self._config
+
+    def count(self, filters: list) -> int:
+        answer = get_json(self._http_client, self._config, "api/method/frappe.client.get_count", {"doctype": self._doctype.doctype, "filters": json.dumps(filters)})
+        return int(answer.get("message") or 0)
+
+    def modified_at_offset(self, filters: list, offset: int) -> Optional[str]:
+        rows = self._get_list(self._doctype.doctype, {"fields": json.dumps(["modified"]), "filters": json.dumps(filters), "order_by": "modified asc", "limit_start": offset, "limit_page_length": 1})
+        return format_datetime(parse_modified(rows[0]["modified"])) if rows else None
 
     def check_read_permission(self) -> None:
         """One cheap list request: a 403 names the DocType and the permission to grant."""

@@ -47,4 +47,5 @@ def no_metadata(requests_mock):
     """The site refuses metadata, so streams use the bundled schemas (and the log says so)."""
     requests_mock.get(f"{BASE_URL}/api/method/frappe.desk.form.load.getdoctype", status_code=403, json={"exc_type": "PermissionError"})
     requests_mock.get(f"{BASE_URL}/api/resource/Deleted%20Document", json={"data": []})
+    requests_mock.get(f"{BASE_URL}/api/method/frappe.client.get_count", json={"message": 5})  # too few to split
     return requests_mock
