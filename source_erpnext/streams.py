@@ -224,9 +224,10 @@ class DocTypeStream(HttpStream):
 
     def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
         yield from rows
-        if self._incremental and position:
-            self._advance_state(position)
-            yield self._state_message()
+        if self._incremental:
+            if position:
+                self._advance_state(position)
+            yield self._state_message()  # after every page, even when a range ahead of the watermark delivered it
 
     def pages(self, start: Mapping[str, str], before: Optional[str] = None) -> Iterator[List[dict]]:
         """Pages of records (child rows attached) after `start` in (modified, name) order, up to `before` if given."""
