@@ -109,3 +109,20 @@ def test_a_site_that_ignores_the_position_filter_fails_instead_of_looping(no_met
     output = run_read({**CONFIG, "sync_deletions": False}, "supplier", expect_failure=True)
     assert len(output.records) == 1
     assert any("did not move past" in e.trace.error.message for e in output.errors)
+
+
+def test_config_filters_are_sent_to_the_site_per_stream(no_metadata):
+    config = {**CONFIG, "company": "Test Company", "warehouses": ["Stores - TC"], "submitted_only": True, "start_date": "2024-02-01"}
+    for doctype in ("Bin", "Sales%20Order", "Warehouse", "Supplier"):
+        no_metadata.get(f"{BASE_URL}/api/resource/{doctype}", json={"data": []})
+    for doctype in ("Sales%20Order%20Item",):
+        no_metadata.get(f"{BASE_URL}/api/resource/{doctype}", json={"data": []})
+    sent = {}
+    for stream in ("bin", "sales_order", "warehouse", "supplier"):
+        run_read(config, stream, mode=SyncMode.full_refresh)
+        sent[stream] = query(no_metadata.request_history[-1])["filters"]
+    since = ["modified", ">=", "2024-02-01 00:00:00.000000"]
+    assert sent["bin"] == [["warehouse", "in", ["Stores - TC"]], since]
+    assert sent["sales_order"] == [["company", "=", "Test Company"], ["docstatus", "=", 1], since]
+    assert sent["warehouse"] == [["disabled", "=", 0], ["company", "=", "Test Company"], ["name", "in", ["Stores - TC"]], since]
+    assert sent["supplier"] == [["disabled", "=", 0], since]
