@@ -4,8 +4,9 @@ import html
 import json
 import logging
 import re
+from contextlib import nullcontext
 from datetime import timedelta
-from typing import Any, Mapping, Optional, Union
+from typing import Any, ContextManager, Mapping, Optional, Union
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -157,9 +158,22 @@ class RetryAfterBackoff(BackoffStrategy):
         return min(2.0 ** max(attempt_count - 1, 0), MAX_BACKOFF_SECONDS)
 
 
-def http_client(name: str, config: ErpnextConfig, logger: logging.Logger, doctype: Optional[str] = None) -> HttpClient:
+class LimitedHttpClient(HttpClient):
+    """The CDK's client, holding one of the run's request slots while a request (retries included) is under way."""
+
+    def __init__(self, *args: Any, limiter: Optional[ContextManager] = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._limiter = limiter or nullcontext()
+
+    def send_request(self, *args: Any, **kwargs: Any) -> Any:
+        with self._limiter:
+            return super().send_request(*args, **kwargs)
+
+
+def http_client(name: str, config: ErpnextConfig, logger: logging.Logger, doctype: Optional[str] = None, limiter: Optional[ContextManager] = None) -> HttpClient:
     """The CDK's HTTP client with Frappe's auth, error mapping and backoff: used for every request the connector sends."""
-    return HttpClient(
+    return LimitedHttpClient(
+        limiter=limiter,
         name=name,
         logger=logger,
         error_handler=FrappeErrorHandler(logger, doctype),

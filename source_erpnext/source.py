@@ -2,20 +2,30 @@
 
 import json
 import logging
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Iterator, List, Mapping, Optional, Tuple
 
-from airbyte_cdk.models import ConnectorSpecification
+from airbyte_cdk.models import AirbyteMessage, AirbyteStateMessage, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, ConnectorSpecification
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .doctypes import STANDARD_DOCTYPES, configured_doctypes
+from .concurrency import RequestLimiter, read_streams_concurrently
 from .http import get_json, http_client
 from .spec import DOCUMENTATION_URL, ErpnextConfig, parse_config
 from .streams import DocTypeStream, PageSizeProbe
 
 
 class SourceErpnext(AbstractSource):
+    def __init__(self) -> None:
+        super().__init__()
+        self._probe = PageSizeProbe()
+        self._limiter: Optional[RequestLimiter] = None  # one per run: every stream's requests share its slots
+
+    @property
+    def raise_exception_on_missing_stream(self) -> bool:
+        return True  # a catalog naming a stream we do not have is an error, not a silent skip
+
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(documentationUrl=DOCUMENTATION_URL, connectionSpecification=ErpnextConfig.airbyte_spec())
 
@@ -35,6 +45,17 @@ class SourceErpnext(AbstractSource):
 
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
         settings = parse_config(config)
-        probe = PageSizeProbe()
+        self._limiter = self._limiter or RequestLimiter(settings.max_concurrency)
         standard = {d.doctype for d in STANDARD_DOCTYPES}
-        return [DocTypeStream(d, settings, probe, standard=d.doctype in standard) for d in configured_doctypes(settings)]
+        return [DocTypeStream(d, settings, self._probe, self._limiter, standard=d.doctype in standard) for d in configured_doctypes(settings)]
+
+    def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog, state: Optional[List[AirbyteStateMessage]] = None) -> Iterator[AirbyteMessage]:
+        workers = parse_config(config).max_concurrency
+        if workers < 2 or len(catalog.streams) < 2:
+            yield from super().read(logger, config, catalog, state)
+            return
+
+        def read_one(stream: ConfiguredAirbyteStream) -> Iterator[AirbyteMessage]:
+            return AbstractSource.read(self, logger, config, ConfiguredAirbyteCatalog(streams=[stream]), state)
+
+        yield from read_streams_concurrently(read_one, catalog.streams, workers)

@@ -24,7 +24,7 @@ from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .doctypes import DocType
-from .partitions import modified_ranges, read_concurrently
+from .concurrency import RequestLimiter, modified_ranges, read_concurrently
 from .http import REQUEST_TIMEOUT, decode_json, get_json, http_client, resource_path
 from .schemas import DELETED_AT, DocTypeMeta, load_meta, stream_schema
 from .spec import ErpnextConfig, format_datetime
@@ -94,7 +94,7 @@ class DocTypeStream(HttpStream):
     cursor_field = "modified"
     state_checkpoint_interval = None  # state is emitted after every page, by parse_response
 
-    def __init__(self, doctype: DocType, config: ErpnextConfig, probe: PageSizeProbe, standard: bool = True):
+    def __init__(self, doctype: DocType, config: ErpnextConfig, probe: PageSizeProbe, limiter: RequestLimiter, standard: bool = True):
         self._doctype = doctype
         self._config = config
         self._probe = probe
@@ -102,8 +102,8 @@ class DocTypeStream(HttpStream):
         self._state: Dict[str, Any] = {}
         self._incremental = False
         super().__init__()
-        self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype)
-        self._deletions_client = http_client(doctype.stream, config, self.logger, "Deleted Document")
+        self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype, limiter)
+        self._deletions_client = http_client(doctype.stream, config, self.logger, "Deleted Document", limiter)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,156 @@
+"""Concurrency, bounded by `max_concurrency` requests in flight:
+
+- streams are read side by side, each in its own thread;
+- a large DocType is split into `modified` ranges, each paged by keyset in its own thread. Its state stays
+  resumable: a watermark that only covers ranges finished in order, plus the progress of the first unfinished one.
+"""
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteStream
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+PAGES_PER_RANGE = 2  # a range smaller than this many pages is not worth a thread
+DONE = object()  # what a finished producer hands over
+
+
+@dataclass
+class Ranges:
+    starts: List[Dict[str, Any]]  # where each range starts (the first is the read's own start)
+    ends: List[Optional[str]]  # exclusive `modified` bound of each range; None for the last, open one
+    last: List[Optional[Dict[str, str]]] = field(default_factory=list)  # last position read in each range
+    done: List[bool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.last = [None] * len(self.starts)
+        self.done = [False] * len(self.starts)
+
+    def watermark(self) -> Optional[Dict[str, Any]]:
+        """A position before which every record has been emitted (None: no progress yet)."""
+        for i in range(len(self.starts)):
+            if not self.done[i] or i == len(self.starts) - 1:
+                return self.last[i] or (self.starts[i] if i else None)
+        return None
+
+    def tail(self) -> Dict[str, Any]:
+        """Where the open last range ended: a final pass from here catches documents edited during the read."""
+        return self.last[-1] or self.starts[-1]
+
+
+def fan_in(producers: List[Callable[[Callable[[Any], bool]], None]], capacity: int) -> Iterator[Tuple[int, Any]]:
+    """Run each producer in a thread; yield (producer index, item) as they come, then (index, DONE) when one ends.
+
+    A producer's exception is raised in the consuming thread. The queue is bounded, so memory stays flat; when the
+    consumer stops early, producers are released and end.
+    """
+    items: "queue.Queue[Tuple[int, Any]]" = queue.Queue(maxsize=capacity)
+    stop = threading.Event()
+
+    def put(item: Tuple[int, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(i: int) -> None:
+        try:
+            producers[i](lambda item: put((i, item)))
+            put((i, DONE))
+        except BaseException as error:  # handed to the consuming thread, which raises it
+            put((i, error))
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(producers))]
+    for thread in threads:
+        thread.start()
+    try:
+        remaining = len(threads)
+        while remaining:
+            i, item = items.get()
+            if isinstance(item, BaseException):
+                raise item
+            remaining -= item is DONE
+            yield i, item
+    finally:
+        stop.set()
+
+
+def modified_ranges(stream, start: Dict[str, Any]) -> Optional[Ranges]:
+    """Up to max_concurrency ranges of about equal size, bounded by `modified` values the site reports."""
+    config = stream.config
+    filters = stream.table.filters(config) + ([["modified", ">=", start["modified"]]] if start.get("modified") else [])
+    count = stream.count(filters)
+    parts = min(config.max_concurrency, count // (PAGES_PER_RANGE * config.page_size))
+    if parts < 2:
+        return None
+    bounds = {stream.modified_at_offset(filters, count * i // parts) for i in range(1, parts)}
+    bounds = sorted(b for b in bounds if b and (not start.get("modified") or b > start["modified"]))
+    if not bounds:
+        return None
+    return Ranges(starts=[dict(start)] + [{"modified": b} for b in bounds], ends=bounds + [None])
+
+
+def read_concurrently(stream, ranges: Ranges) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]]]]:
+    """(page, watermark) pairs as the range readers deliver them."""
+    from .streams import position_of
+
+    def reader(i: int) -> Callable[[Callable[[Any], bool]], None]:
+        def read_range(put: Callable[[Any], bool]) -> None:
+            for rows in stream.pages(ranges.starts[i], ranges.ends[i]):
+                if not put(rows):
+                    return
+
+        return read_range
+
+    for i, rows in fan_in([reader(i) for i in range(len(ranges.starts))], capacity=2 * len(ranges.starts)):
+        if rows is DONE:
+            ranges.done[i] = True
+        else:
+            ranges.last[i] = position_of(rows[-1])
+        yield ([] if rows is DONE else rows), ranges.watermark()
+
+
+def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iterator[AirbyteMessage]], streams: List[ConfiguredAirbyteStream], workers: int) -> Iterator[AirbyteMessage]:
+    """Every stream's messages, streams read side by side by `workers` threads; failures are raised at the end, together."""
+    pending = list(streams)
+    lock = threading.Lock()
+    failures: List[AirbyteTracedException] = []
+
+    def worker(put: Callable[[Any], bool]) -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                stream = pending.pop(0)
+            try:
+                for message in read_one(stream):
+                    if not put(message):
+                        return
+            except AirbyteTracedException as failure:  # its error TRACE message has been emitted already
+                with lock:
+                    failures.append(failure)
+
+    for _, message in fan_in([worker] * min(workers, len(streams)), capacity=4 * workers):
+        if message is not DONE:
+            yield message
+    if failures:
+        message = " ".join(f.message or "" for f in failures)
+        raise AirbyteTracedException(message=message, internal_message=message, failure_type=failures[0].failure_type)
+
+
+class RequestLimiter:
+    """At most `limit` requests in flight across every stream and range of a run."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def __enter__(self) -> None:
+        self._slots.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._slots.release()
