@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -31,7 +32,8 @@ from .spec import ErpnextConfig, format_datetime
 
 KEYSET_ORDER = "modified asc, name asc"
 DELETED_FIELDS = ["name", "deleted_name", "deleted_doctype", "creation", "modified", "restored"]
-MAX_FILTER_URL_CHARS = 5000  # keeps `parent in [...]` requests under nginx's 8 KB request line
+MAX_FILTER_URL_CHARS = 7000  # keeps `parent in [...]` requests under nginx's 8 KB request line
+PROGRESS_SECONDS = 10
 
 
 class PageSizeProbe:
@@ -208,6 +210,7 @@ class DocTypeStream(HttpStream):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Any]:
         self._incremental = sync_mode == SyncMode.incremental
+        self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
         start = self._start_position(self._state)
         ranges = modified_ranges(self, start) if self._config.max_concurrency > 1 else []
         if ranges:
@@ -221,13 +224,24 @@ class DocTypeStream(HttpStream):
             yield from self._emit(rows, position_of(rows[-1]))
         if self._incremental and self._config.sync_deletions:
             yield from self._read_deletions()
+        self.logger.info(f"{self.name}: read {self._progress['records']:,} records in {self._progress['pages']:,} pages")
 
     def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
+        self._log_progress(len(rows))
         yield from rows
         if self._incremental:
             if position:
                 self._advance_state(position)
             yield self._state_message()  # after every page, even when a range ahead of the watermark delivered it
+
+    def _log_progress(self, records: int) -> None:
+        """Records and pages so far, at most every PROGRESS_SECONDS, so a long read shows it is alive without flooding."""
+        self._progress["records"] += records
+        self._progress["pages"] += 1 if records else 0
+        now = time.monotonic()
+        if now - self._progress["logged_at"] >= PROGRESS_SECONDS:
+            self._progress["logged_at"] = now
+            self.logger.info(f"{self.name}: {self._progress['records']:,} records in {self._progress['pages']:,} pages so far")
 
     def pages(self, start: Mapping[str, str], before: Optional[str] = None) -> Iterator[List[dict]]:
         """Pages of records (child rows attached) after `start` in (modified, name) order, up to `before` if given."""

@@ -126,3 +126,10 @@ def test_config_filters_are_sent_to_the_site_per_stream(no_metadata):
     assert sent["sales_order"] == [["company", "=", "Test Company"], ["docstatus", "=", 1], since]
     assert sent["warehouse"] == [["disabled", "=", 0], ["company", "=", "Test Company"], ["name", "in", ["Stores - TC"]], since]
     assert sent["supplier"] == [["disabled", "=", 0], since]
+
+
+def test_the_read_logs_records_and_pages_per_stream(no_metadata):
+    pages = [[supplier(1, "2024-01-01"), supplier(2, "2024-01-02")], [supplier(3, "2024-01-03")]]
+    no_metadata.get(SUPPLIERS, [{"json": {"data": p}} for p in pages])
+    output = run_read({**CONFIG, "page_size": 2, "sync_deletions": False}, "supplier")
+    assert output.is_in_logs("supplier: read 3 records in 2 pages")
