@@ -20,7 +20,7 @@ setup(
         "jsonschema>=4",
     ],
     extras_require={
-        "tests": ["pytest>=8", "requests-mock>=1.11", "airbyte==0.71.3"],
+        "tests": ["pytest>=8", "requests-mock>=1.11", "airbyte==0.71.3", "airbyte-connector-models==0.1.12"],
     },
     entry_points={"console_scripts": ["source-erpnext=source_erpnext.run:run"]},
 )

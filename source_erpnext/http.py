@@ -105,6 +105,11 @@ class FrappeErrorHandler(HttpStatusErrorHandler):
                 "ERPNext rejected the API key or secret (401 Unauthorized). Generate a new pair under "
                 "User > Settings > API Access in ERPNext and paste both into the config."
             )
+        if status == 403 and not self._doctype:
+            return _fail(
+                f"ERPNext refused {path} (403: {frappe_message(response)}): it treated the request as Guest, so the API key "
+                "and secret were not accepted. Check both values, and that the API user is enabled."
+            )
         if status == 403:
             what = f"the DocType '{self._doctype}'" if self._doctype else path
             return _fail(

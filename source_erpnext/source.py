@@ -1,10 +1,9 @@
 """The Airbyte source: spec, check (who am I, and can I read each DocType), and the streams."""
 
-import json
 import logging
 from typing import Any, Iterator, List, Mapping, Optional, Tuple
 
-from airbyte_cdk.models import AirbyteMessage, AirbyteStateMessage, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, ConnectorSpecification
+from airbyte_cdk.models import AirbyteCatalog, AirbyteMessage, AirbyteStateMessage, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, ConnectorSpecification, FailureType
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -36,12 +35,32 @@ class SourceErpnext(AbstractSource):
             user = answer.get("message") if isinstance(answer, dict) else None
             if not user or user == "Guest":
                 return False, "ERPNext did not accept the API key and secret as a user (it answered as Guest). Check both values."
+            refused = []
             for stream in self.streams(config):
-                stream.check_read_permission()
+                try:
+                    stream.check_read_permission()
+                except AirbyteTracedException as error:
+                    if error.failure_type != FailureType.config_error or "403" not in (error.message or ""):
+                        raise
+                    refused.append(stream.doctype)
+            if refused:
+                return False, (
+                    f"The API user {user} may not read {', '.join(refused)}. Give one of the user's roles the Read "
+                    "permission on these DocTypes (Role Permission Manager in ERPNext)."
+                )
             logger.info(f"Connected to {settings.base_url} as {user}.")
             return True, None
         except AirbyteTracedException as error:
             return False, error.message
+
+    def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
+        catalog = super().discover(logger, config)
+        for stream in self.streams(config):  # say which DocTypes the user cannot read, and what to grant
+            try:
+                stream.check_read_permission()
+            except AirbyteTracedException as error:
+                logger.warning(f"Stream {stream.name}: {error.message}")
+        return catalog
 
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
         settings = parse_config(config)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional
-from urllib.parse import quote
+from urllib.parse import quote_plus
 
 import requests
 from airbyte_cdk.models import (
@@ -81,7 +81,7 @@ def name_chunks(names: List[str]) -> Iterable[List[str]]:
     chunk: List[str] = []
     size = 0
     for name in names:
-        cost = len(quote(json.dumps(name))) + 3
+        cost = len(quote_plus(json.dumps(name) + ", "))
         if chunk and size + cost > MAX_FILTER_URL_CHARS:
             yield chunk
             chunk, size = [], 0
@@ -158,19 +158,20 @@ class DocTypeStream(HttpStream):
         if not value:
             return {}
         try:
-            state = {"modified": format_datetime(parse_modified(value["modified"]))}
-            if isinstance(value.get("name"), str):
+            state = {"modified": format_datetime(parse_modified(value["modified"]))} if value.get("modified") else {}
+            if state and isinstance(value.get("name"), str):
                 state["name"] = value["name"]
-            deletions = value.get("deletions")
-            if deletions:
-                state["deletions"] = position_of(deletions)
-            return state
+            if "deletions" in value:
+                state["deletions"] = position_of(value["deletions"]) if value["deletions"] else {}
+            if state:
+                return state
         except (TypeError, KeyError, ValueError, AttributeError):
-            self.logger.warning(
-                f"Stream {self.name}: the saved state {json.dumps(value, default=str)[:200]} is not one this connector "
-                "wrote; reading the stream from the beginning."
-            )
-            return {}
+            pass
+        self.logger.warning(
+            f"Stream {self.name}: the saved state {json.dumps(value, default=str)[:200]} is not one this connector "
+            "wrote; reading the stream from the beginning."
+        )
+        return {}
 
     def _state_message(self) -> AirbyteMessage:
         return AirbyteMessage(
@@ -212,6 +213,7 @@ class DocTypeStream(HttpStream):
         self._incremental = sync_mode == SyncMode.incremental
         self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
         start = self._start_position(self._state)
+        deletions_from = self._deletions_start() if self._incremental and self._config.sync_deletions else None
         ranges = modified_ranges(self, start) if self._config.max_concurrency > 1 else []
         if ranges:
             # Ranges read concurrently; the state only covers the ranges finished in order (a watermark).
@@ -222,8 +224,8 @@ class DocTypeStream(HttpStream):
         # picks up documents edited during the sync, which moved past the end.
         for rows in self.pages(start):
             yield from self._emit(rows, position_of(rows[-1]))
-        if self._incremental and self._config.sync_deletions:
-            yield from self._read_deletions()
+        if deletions_from is not None:
+            yield from self._read_deletions(deletions_from)
         self.logger.info(f"{self.name}: read {self._progress['records']:,} records in {self._progress['pages']:,} pages")
 
     def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
@@ -302,6 +304,10 @@ class DocTypeStream(HttpStream):
         return self._rows(response)
 
     @property
+    def doctype(self) -> str:
+        return self._doctype.doctype
+
+    @property
     def config(self) -> ErpnextConfig:
         return self._config
 
@@ -343,10 +349,22 @@ class DocTypeStream(HttpStream):
 
     # -- deletions ---------------------------------------------------------------------------------
 
-    def _read_deletions(self) -> Iterable[Any]:
+    def _deletions_start(self) -> Dict[str, Any]:
+        """After the saved deletion position; on a first sync, after the newest deletion so far (asked before reading
+        the records, so documents deleted while they are read are still caught)."""
+        if "deletions" in self._state:
+            return self._start_position(self._state["deletions"])
+        params = {**self._list_params(self._deletions_scope(), [], ["name", "modified"]), "order_by": "modified desc, name desc", "limit_page_length": 1}
+        newest = self._get_list("Deleted Document", params)
+        self._state["deletions"] = position_of(newest[0]) if newest else {}  # {}: from the first deletion on
+        return dict(self._state["deletions"])
+
+    def _deletions_scope(self) -> List[list]:
+        return [["deleted_doctype", "=", self._doctype.doctype]]
+
+    def _read_deletions(self, position: Dict[str, Any]) -> Iterable[Any]:
         """Deleted Document rows for this DocType become records with _ab_cdc_deleted_at, for deduped destinations."""
-        position = self._start_position(self._state.get("deletions"))
-        scope = [["deleted_doctype", "=", self._doctype.doctype]]
+        scope = self._deletions_scope()
         while True:
             filters, or_filters = keyset_filters(position)
             rows = self._get_list("Deleted Document", self._list_params(scope + filters, or_filters, DELETED_FIELDS))
@@ -356,7 +374,8 @@ class DocTypeStream(HttpStream):
                     yield {"name": row["deleted_name"], "modified": deleted_at, DELETED_AT: deleted_at}
             if rows:
                 position = position_of(rows[-1])
-                self._state["deletions"] = position
+                if position["modified"] >= self._state["deletions"].get("modified", ""):  # never back (lookback re-reads)
+                    self._state["deletions"] = position
                 yield self._state_message()
             if self._probe.is_last_page(len(rows), self._config.page_size):
                 return
