@@ -94,7 +94,7 @@ def name_chunks(names: List[str]) -> Iterable[List[str]]:
 class DocTypeStream(HttpStream):
     primary_key = "name"
     cursor_field = "modified"
-    state_checkpoint_interval = None  # state is emitted after every page, by parse_response
+    state_checkpoint_interval = None  # a state message follows every page: see _emit
 
     def __init__(self, doctype: DocType, config: ErpnextConfig, probe: PageSizeProbe, limiter: RequestLimiter, standard: bool = True):
         self._doctype = doctype
