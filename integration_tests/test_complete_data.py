@@ -106,3 +106,27 @@ def test_filters_are_applied_by_the_site(server):
     expected = {r["name"] for r in server.records("Sales Order") if r["company"] == company and r["docstatus"] == 1}
     assert {o["name"] for o in orders} == expected
     assert set(names(output, "item")) == {r["name"] for r in server.records("Item")}  # include_disabled keeps them
+
+
+def test_documents_that_stop_matching_the_filters_become_deletion_records(make_erpnext_server):
+    srv = make_erpnext_server(items=200, seed=13)
+    config = config_for(srv, lookback_window_minutes=0, submitted_only=True, sync_deletions=False)
+    first = sync(config, ["item", "sales_order"])
+    disabled_item = sorted(enabled(srv, "Item"))[2]
+    cancelled = sorted(r["name"] for r in srv.records("Sales Order") if r["docstatus"] == 1)[0]
+    kept_item = sorted(enabled(srv, "Item"))[4]
+    srv.edit("Item", disabled_item, disabled=1)
+    srv.edit("Sales Order", cancelled, docstatus=2)
+    srv.edit("Item", kept_item, item_name="still enabled")
+
+    second = sync(config, ["item", "sales_order"], state=final_state(first))
+    emitted = {(m.record.stream, m.record.data["name"]): m.record.data for m in second.records}
+    assert {("item", disabled_item), ("sales_order", cancelled), ("item", kept_item)} <= set(emitted)
+    assert emitted[("item", disabled_item)]["_ab_cdc_deleted_at"] == emitted[("item", disabled_item)]["modified"]
+    assert emitted[("sales_order", cancelled)]["_ab_cdc_deleted_at"]
+    assert emitted[("item", kept_item)]["item_name"] == "still enabled" and not emitted[("item", kept_item)].get("_ab_cdc_deleted_at")
+    # Anything else read past the saved position is out of scope (a draft order): it can only come as a deletion.
+    orders = {r["name"]: r for r in srv.records("Sales Order")}
+    for (stream, name), record in emitted.items():
+        if (stream, name) not in {("item", disabled_item), ("sales_order", cancelled), ("item", kept_item)}:
+            assert stream == "sales_order" and orders[name]["docstatus"] != 1 and record["_ab_cdc_deleted_at"]

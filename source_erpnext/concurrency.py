@@ -83,7 +83,7 @@ def fan_in(producers: List[Callable[[Callable[[Any], bool]], None]], capacity: i
 def modified_ranges(stream, start: Dict[str, Any]) -> Optional[Ranges]:
     """Up to max_concurrency ranges of about equal size, bounded by `modified` values the site reports."""
     config = stream.config
-    filters = stream.table.filters(config) + ([["modified", ">=", start["modified"]]] if start.get("modified") else [])
+    filters = stream.list_filters() + ([["modified", ">=", start["modified"]]] if start.get("modified") else [])
     count = stream.count(filters)
     parts = min(config.max_concurrency, count // (PAGES_PER_RANGE * config.page_size))
     if parts < 2:

@@ -18,16 +18,24 @@ class DocType:
     warehouse_field: Optional[str] = None  # filtered by the `warehouses` setting
     submittable: bool = False  # filtered to docstatus 1 by `submitted_only`
 
-    def filters(self, config: ErpnextConfig) -> List[list]:
-        """The config's filters as Frappe list filters, applied by the server."""
-        filters = []
+    def status(self, config: ErpnextConfig) -> Dict[str, int]:
+        """What a document must hold to be replicated that it can stop holding later (disabled, cancelled): field -> value."""
+        status = {}
         if self.disabled_field and not config.include_disabled:
-            filters.append([self.disabled_field, "=", 0])
+            status[self.disabled_field] = 0
+        if self.submittable and config.submitted_only:
+            status["docstatus"] = 1
+        return status
+
+    def filters(self, config: ErpnextConfig, with_status: bool = True) -> List[list]:
+        """The config's filters as Frappe list filters, applied by the server."""
+        status = self.status(config) if with_status else {}
+        filters = [[self.disabled_field, "=", status[self.disabled_field]]] if self.disabled_field in status else []
         if self.company_field and config.company:
             filters.append([self.company_field, "=", config.company])
         if self.warehouse_field and config.warehouses:
             filters.append([self.warehouse_field, "in", list(config.warehouses)])
-        if self.submittable and config.submitted_only:
+        if "docstatus" in status:
             filters.append(["docstatus", "=", 1])
         return filters
 

@@ -99,7 +99,8 @@ class FrappeErrorHandler(HttpStatusErrorHandler):
         if response.ok:
             return ErrorResolution(ResponseAction.SUCCESS)
         if status in RETRYABLE_STATUS:
-            return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, f"ERPNext answered {status} for {path}; retrying.")
+            answer = "an HTML page (a proxy's error page?)" if _is_html(response) else frappe_message(response)
+            return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, f"ERPNext answered {status} for {path}: {answer}")
         if status == 401:
             return _fail(
                 "ERPNext rejected the API key or secret (401 Unauthorized). Generate a new pair under "

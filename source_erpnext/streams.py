@@ -62,6 +62,21 @@ def position_of(row: Mapping[str, Any]) -> Dict[str, str]:
     return {"modified": format_datetime(parse_modified(row["modified"])), "name": row["name"]}
 
 
+def saved_position(value: Mapping[str, Any]) -> Dict[str, str]:
+    """A position from a saved state: `modified` (normalised), and `name` when there is one."""
+    if not value or not value.get("modified"):
+        return {}
+    position = {"modified": format_datetime(parse_modified(value["modified"]))}
+    if isinstance(value.get("name"), str):
+        position["name"] = value["name"]
+    return position
+
+
+def deletion_record(name: str, deleted_at: str) -> Dict[str, str]:
+    """What a deduped destination needs to remove a row: its key, a cursor after its last version, the deletion time."""
+    return {"name": name, "modified": deleted_at, DELETED_AT: deleted_at}
+
+
 def keyset_filters(position: Mapping[str, str]) -> tuple:
     """(filters, or_filters) for rows after `position` in (modified, name) order.
 
@@ -103,6 +118,7 @@ class DocTypeStream(HttpStream):
         self._standard = standard
         self._state: Dict[str, Any] = {}
         self._incremental = False
+        self._catch_leavers = False
         super().__init__()
         self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype, limiter)
         self._deletions_client = http_client(doctype.stream, config, self.logger, "Deleted Document", limiter)
@@ -158,11 +174,9 @@ class DocTypeStream(HttpStream):
         if not value:
             return {}
         try:
-            state = {"modified": format_datetime(parse_modified(value["modified"]))} if value.get("modified") else {}
-            if state and isinstance(value.get("name"), str):
-                state["name"] = value["name"]
+            state = saved_position(value)
             if "deletions" in value:
-                state["deletions"] = position_of(value["deletions"]) if value["deletions"] else {}
+                state["deletions"] = saved_position(value["deletions"])
             if state:
                 return state
         except (TypeError, KeyError, ValueError, AttributeError):
@@ -211,6 +225,9 @@ class DocTypeStream(HttpStream):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Any]:
         self._incremental = sync_mode == SyncMode.incremental
+        # Once the destination holds the stream, a document that stops matching the config (disabled, cancelled)
+        # must reach it too: such reads ask without those conditions and turn leavers into deletion records.
+        self._catch_leavers = self._incremental and bool(self._state.get("modified")) and bool(self.table.status(self._config))
         self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
         start = self._start_position(self._state)
         deletions_from = self._deletions_start() if self._incremental and self._config.sync_deletions else None
@@ -228,8 +245,14 @@ class DocTypeStream(HttpStream):
             yield from self._read_deletions(deletions_from)
         self.logger.info(f"{self.name}: read {self._progress['records']:,} records in {self._progress['pages']:,} pages")
 
+    def list_filters(self) -> List[list]:
+        return self.table.filters(self._config, with_status=not self._catch_leavers)
+
     def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
         self._log_progress(len(rows))
+        if self._catch_leavers:
+            required = self.table.status(self._config)
+            rows = [row if all(row.get(f) == v for f, v in required.items()) else deletion_record(row["name"], row["modified"]) for row in rows]
         yield from rows
         if self._incremental:
             if position:
@@ -267,7 +290,7 @@ class DocTypeStream(HttpStream):
         filters, or_filters = keyset_filters(token.get("position") or {})
         if token.get("before"):
             filters.append(["modified", "<", token["before"]])
-        return self._list_params(self.table.filters(self._config) + filters, or_filters, ["*"])
+        return self._list_params(self.list_filters() + filters, or_filters, ["*"])
 
     def _list_params(self, filters: list, or_filters: list, fields: List[str]) -> Dict[str, Any]:
         params = {
@@ -370,8 +393,7 @@ class DocTypeStream(HttpStream):
             rows = self._get_list("Deleted Document", self._list_params(scope + filters, or_filters, DELETED_FIELDS))
             for row in rows:
                 if not row.get("restored"):
-                    deleted_at = row.get("creation") or row["modified"]
-                    yield {"name": row["deleted_name"], "modified": deleted_at, DELETED_AT: deleted_at}
+                    yield deletion_record(row["deleted_name"], row.get("creation") or row["modified"])
             if rows:
                 position = position_of(rows[-1])
                 if position["modified"] >= self._state["deletions"].get("modified", ""):  # never back (lookback re-reads)
