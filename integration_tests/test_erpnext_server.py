@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 import requests
 
 from integration_tests.erpnext_server import API_KEY, API_SECRET, LIMITED_API_KEY, LIMITED_API_SECRET

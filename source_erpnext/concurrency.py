@@ -23,6 +23,7 @@ class Ranges:
     ends: List[Optional[str]]  # exclusive `modified` bound of each range; None for the last, open one
     last: List[Optional[Dict[str, str]]] = field(default_factory=list)  # last position read in each range
     done: List[bool] = field(default_factory=list)
+    finished_last: Optional[int] = None  # the range that ended last
 
     def __post_init__(self) -> None:
         self.last = [None] * len(self.starts)
@@ -38,6 +39,10 @@ class Ranges:
     def tail(self) -> Dict[str, Any]:
         """Where the open last range ended: a final pass from here catches documents edited during the read."""
         return self.last[-1] or self.starts[-1]
+
+    def tail_needed(self) -> bool:
+        """Only when another range was still being read after the open last range ended."""
+        return self.finished_last != len(self.starts) - 1
 
 
 def fan_in(producers: List[Callable[[Callable[[Any], bool]], None]], capacity: int) -> Iterator[Tuple[int, Any]]:
@@ -110,6 +115,7 @@ def read_concurrently(stream, ranges: Ranges) -> Iterator[Tuple[List[dict], Opti
     for i, rows in fan_in([reader(i) for i in range(len(ranges.starts))], capacity=2 * len(ranges.starts)):
         if rows is DONE:
             ranges.done[i] = True
+            ranges.finished_last = i
         else:
             ranges.last[i] = position_of(rows[-1])
         yield ([] if rows is DONE else rows), ranges.watermark()

@@ -231,15 +231,20 @@ class DocTypeStream(HttpStream):
         self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
         start = self._start_position(self._state)
         deletions_from = self._deletions_start() if self._incremental and self._config.sync_deletions else None
-        ranges = modified_ranges(self, start) if self._config.max_concurrency > 1 else []
-        if ranges:
-            # Ranges read concurrently; the state only covers the ranges finished in order (a watermark).
-            for rows, watermark in read_concurrently(self, ranges):
-                yield from self._emit(rows, watermark)
-            start = ranges.tail()
-        # Sequentially from the start, or after the ranges from where the last one ended: this pass also
-        # picks up documents edited during the sync, which moved past the end.
-        for rows in self.pages(start):
+        pages = self.pages(start)
+        first = next(pages, None)
+        if first:
+            yield from self._emit(first, position_of(first[-1]))
+            # After a full first page, the rest of a large DocType is read in concurrent `modified` ranges; the state
+            # then only covers the ranges finished in order (a watermark).
+            ranges = modified_ranges(self, position_of(first[-1])) if self._config.max_concurrency > 1 and len(first) >= self._config.page_size else None
+            if ranges:
+                pages.close()
+                for rows, watermark in read_concurrently(self, ranges):
+                    yield from self._emit(rows, watermark)
+                # Documents edited while other ranges were still read moved past the end of the open last range.
+                pages = self.pages(ranges.tail()) if ranges.tail_needed() else iter(())
+        for rows in pages:
             yield from self._emit(rows, position_of(rows[-1]))
         if deletions_from is not None:
             yield from self._read_deletions(deletions_from)
