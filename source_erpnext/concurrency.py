@@ -101,24 +101,50 @@ def modified_ranges(stream, start: Dict[str, Any]) -> Optional[Ranges]:
 
 
 def read_concurrently(stream, ranges: Ranges) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]]]]:
-    """(page, watermark) pairs as the range readers deliver them."""
+    """(page, watermark) pairs as the range readers deliver them.
+
+    A reader takes one of the run's page slots before it fetches a page and the slot is given back once the page
+    has been emitted, so the pages held in memory stay bounded by max_concurrency, however many ranges and streams.
+    """
     from .streams import position_of
+
+    slots = stream.limiter.pages
+    stop = threading.Event()
+
+    def take_slot() -> bool:
+        while not stop.is_set():
+            if slots.acquire(timeout=0.5):
+                return True
+        return False
 
     def reader(i: int) -> Callable[[Callable[[Any], bool]], None]:
         def read_range(put: Callable[[Any], bool]) -> None:
-            for rows in stream.pages(ranges.starts[i], ranges.ends[i]):
-                if not put(rows):
+            pages = stream.pages(ranges.starts[i], ranges.ends[i])
+            while take_slot():
+                rows = next(pages, None)
+                if rows is None or not put(rows):
+                    slots.release()
                     return
 
         return read_range
 
-    for i, rows in fan_in([reader(i) for i in range(len(ranges.starts))], capacity=2 * len(ranges.starts)):
-        if rows is DONE:
-            ranges.done[i] = True
-            ranges.finished_last = i
-        else:
+    held = 0  # pages received whose slot is not given back yet
+    try:
+        for i, rows in fan_in([reader(i) for i in range(len(ranges.starts))], capacity=1):
+            if rows is DONE:
+                ranges.done[i] = True
+                ranges.finished_last = i
+                yield [], ranges.watermark()
+                continue
+            held += 1
             ranges.last[i] = position_of(rows[-1])
-        yield ([] if rows is DONE else rows), ranges.watermark()
+            yield rows, ranges.watermark()
+            slots.release()
+            held -= 1
+    finally:
+        stop.set()
+        for _ in range(held):
+            slots.release()
 
 
 def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iterator[AirbyteMessage]], streams: List[ConfiguredAirbyteStream], workers: int) -> Iterator[AirbyteMessage]:
@@ -150,10 +176,12 @@ def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iter
 
 
 class RequestLimiter:
-    """At most `limit` requests in flight across every stream and range of a run."""
+    """At most `limit` requests in flight across every stream and range of a run (used as a context manager),
+    and at most `limit` pages read ahead by range readers (`pages`)."""
 
     def __init__(self, limit: int) -> None:
         self._slots = threading.BoundedSemaphore(limit)
+        self.pages = threading.BoundedSemaphore(limit)
 
     def __enter__(self) -> None:
         self._slots.acquire()

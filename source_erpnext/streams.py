@@ -116,6 +116,7 @@ class DocTypeStream(HttpStream):
         self._config = config
         self._probe = probe
         self._standard = standard
+        self.limiter = limiter
         self._state: Dict[str, Any] = {}
         self._incremental = False
         self._catch_leavers = False
