@@ -53,7 +53,7 @@ STREAMS = [
 ]
 PARENT_DOCTYPES = {doctype for _, doctype, _, _ in STREAMS}
 CHILD_DOCTYPES = {child for _, _, children, _ in STREAMS for child in children.values()}
-MAX_FILTER_URL_CHARS = 5000  # as source_erpnext/streams.py
+MAX_FILTER_URL_CHARS = 7000  # as source_erpnext/streams.py
 RECORD_PREFIX = re.compile(rb'^\{"type":\s*"RECORD",\s*"record":\s*\{"stream":\s*"([^"]+)"')
 
 
@@ -67,9 +67,10 @@ def _position(row):
 
 
 def _name_chunks(names):
+    """The connector's chunks (source_erpnext/streams.py name_chunks), as comma-separated `in` values."""
     chunk, size = [], 0
     for name in names:
-        cost = len(quote(json.dumps(name))) + 3
+        cost = len(quote(name, safe="")) + 3
         if chunk and size + cost > MAX_FILTER_URL_CHARS:
             yield chunk
             chunk, size = [], 0
@@ -111,7 +112,7 @@ def bare_worker(url: str, page_size: int) -> None:
                 by_parent = {row["name"]: [] for row in page}
                 limit = page_size * 4
                 for names in _name_chunks(list(by_parent)):
-                    scope = [["parenttype", "=", doctype], ["parentfield", "=", fieldname], ["parent", "in", names]]
+                    scope = [["parenttype", "=", doctype], ["parentfield", "=", fieldname], ["parent", "in", ",".join(names)]]
                     after = None
                     while True:
                         child_filters = scope + ([["name", ">", after]] if after is not None else [])
@@ -259,8 +260,12 @@ def connector_cli() -> str:
 
 
 def tap_cli():
-    beside = Path(sys.executable).parent / "tap-erpnext"
-    return str(beside) if beside.exists() else shutil.which("tap-erpnext")
+    """tap-erpnext beside this Python, in .venv-tap (its own venv: `python3 -m venv .venv-tap &&
+    .venv-tap/bin/pip install tap-erpnext==0.2.12`), or on PATH."""
+    for beside in (Path(sys.executable).parent / "tap-erpnext", REPO / ".venv-tap" / "bin" / "tap-erpnext"):
+        if beside.exists():
+            return str(beside)
+    return shutil.which("tap-erpnext")
 
 
 def parse_size(text: str) -> int:
@@ -316,6 +321,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds before a client run is killed")
     parser.add_argument("--repeat", type=int, default=1, help="run each client this many times, keep the fastest")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--tap-max-size", default="10k", help="run tap-erpnext only up to this size (a GET per document)")
     parser.add_argument("--connector-path", help="directory put first on PYTHONPATH for the connector runs, so the "
                         "installed CLI imports the source_erpnext package found there (e.g. an export of a commit)")
     parser.add_argument("--bare-worker", nargs=2, metavar=("URL", "PAGE_SIZE"), help=argparse.SUPPRESS)
@@ -371,9 +377,13 @@ def main(argv=None) -> int:
                                               str(args.page_size)]),
                            (f"connector c={concurrency}", [cli, "read", "--config", str(config_default), "--catalog", str(catalog)]),
                            ("connector c=1", [cli, "read", "--config", str(config_seq), "--catalog", str(catalog)])]
-                if tap:
+                if tap and docs <= parse_size(args.tap_max_size):
                     tap_config = work / "tap_config.json"
-                    tap_config.write_text(json.dumps({**base, "url": server.url, "start_date": "2000-01-01T00:00:00Z"}))
+                    # tap-erpnext 0.2.12's settings; its child tables are streams of their own, read with a GET per parent.
+                    doctypes = [doctype for _, doctype, _, _ in STREAMS] + [c for _, _, children, _ in STREAMS for c in children.values()]
+                    tap_config.write_text(json.dumps({"api_url": server.url, "api_key": API_KEY, "api_secret": API_SECRET,
+                                                      "start_date": "2000-01-01T00:00:00Z", "limit_page_length": args.page_size,
+                                                      "doctypes": doctypes}))
                     clients.append(("tap-erpnext", tap_command(tap, tap_config, work)))
                 bare = None
                 for client, cmd in clients:

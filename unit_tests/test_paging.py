@@ -133,3 +133,11 @@ def test_the_read_logs_records_and_pages_per_stream(no_metadata):
     no_metadata.get(SUPPLIERS, [{"json": {"data": p}} for p in pages])
     output = run_read({**CONFIG, "page_size": 2, "sync_deletions": False}, "supplier")
     assert output.is_in_logs("supplier: read 3 records in 2 pages")
+
+
+def test_unreadable_metadata_falls_back_to_the_bundled_schema_and_says_so(no_metadata):
+    no_metadata.get(SUPPLIERS, json={"data": []})
+    output = run_read({**CONFIG, "sync_deletions": False}, "supplier")
+    assert output.is_in_logs("using the bundled schema for stream 'supplier'")
+    metadata_requests = [r for r in no_metadata.request_history if r.path.endswith("getdoctype")]
+    assert len(metadata_requests) == 1  # once per DocType per run, although the CDK asks for the schema per record
