@@ -13,12 +13,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+
+from demo import connector_executable  # the installed source-erpnext, as the demo finds it
 
 from integration_tests.erpnext_server import API_KEY, API_SECRET, ErpnextTestServer
 
@@ -28,7 +29,6 @@ ab = pytest.importorskip("airbyte")
 sqlalchemy = pytest.importorskip("sqlalchemy")
 from airbyte.caches import PostgresCache  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA = "erpnext"
 STREAMS = ["item", "sales_order", "bin"]
 
@@ -47,16 +47,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def connector_executable():
-    for candidate in (Path(sys.executable).parent / "source-erpnext", REPO / ".venv" / "bin" / "source-erpnext"):
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("source-erpnext")
-    if not found:
-        pytest.fail("source-erpnext is not installed (pip install -e .)")
-    return found
 
 
 @pytest.fixture(scope="module")
