@@ -130,3 +130,12 @@ def test_documents_that_stop_matching_the_filters_become_deletion_records(make_e
     for (stream, name), record in emitted.items():
         if (stream, name) not in {("item", disabled_item), ("sales_order", cancelled), ("item", kept_item)}:
             assert stream == "sales_order" and orders[name]["docstatus"] != 1 and record["_ab_cdc_deleted_at"]
+
+
+def test_deletions_turned_on_later_start_from_the_saved_position(make_erpnext_server):
+    srv = make_erpnext_server(items=120, seed=14)
+    first = sync(config_for(srv, lookback_window_minutes=0, sync_deletions=False), ["item"])
+    gone = sorted(enabled(srv, "Item"))[1]
+    srv.delete("Item", gone)
+    second = sync(config_for(srv, lookback_window_minutes=0), ["item"], state=final_state(first))
+    assert [m.record.data["name"] for m in second.records if m.record.data.get("_ab_cdc_deleted_at")] == [gone]

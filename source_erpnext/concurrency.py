@@ -23,7 +23,6 @@ class Ranges:
     ends: List[Optional[str]]  # exclusive `modified` bound of each range; None for the last, open one
     last: List[Optional[Dict[str, str]]] = field(default_factory=list)  # last position read in each range
     done: List[bool] = field(default_factory=list)
-    finished_last: Optional[int] = None  # the range that ended last
 
     def __post_init__(self) -> None:
         self.last = [None] * len(self.starts)
@@ -39,10 +38,6 @@ class Ranges:
     def tail(self) -> Dict[str, Any]:
         """Where the open last range ended: a final pass from here catches documents edited during the read."""
         return self.last[-1] or self.starts[-1]
-
-    def tail_needed(self) -> bool:
-        """Only when another range was still being read after the open last range ended."""
-        return self.finished_last != len(self.starts) - 1
 
 
 def fan_in(producers: List[Callable[[Callable[[Any], bool]], None]], capacity: int) -> Iterator[Tuple[int, Any]]:
@@ -101,50 +96,25 @@ def modified_ranges(stream, start: Dict[str, Any]) -> Optional[Ranges]:
 
 
 def read_concurrently(stream, ranges: Ranges) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]]]]:
-    """(page, watermark) pairs as the range readers deliver them.
-
-    A reader takes one of the run's page slots before it fetches a page and the slot is given back once the page
-    has been emitted, so the pages held in memory stay bounded by max_concurrency, however many ranges and streams.
-    """
+    """(page, watermark) pairs as the range readers deliver them. A reader holds at most one page while it waits for
+    the consumer (the queue holds one more), so memory is bounded by the number of ranges, not the stream's size."""
     from .streams import position_of
-
-    slots = stream.limiter.pages
-    stop = threading.Event()
-
-    def take_slot() -> bool:
-        while not stop.is_set():
-            if slots.acquire(timeout=0.5):
-                return True
-        return False
 
     def reader(i: int) -> Callable[[Callable[[Any], bool]], None]:
         def read_range(put: Callable[[Any], bool]) -> None:
-            pages = stream.pages(ranges.starts[i], ranges.ends[i])
-            while take_slot():
-                rows = next(pages, None)
-                if rows is None or not put(rows):
-                    slots.release()
+            for rows in stream.pages(ranges.starts[i], ranges.ends[i]):
+                if not put(rows):
                     return
 
         return read_range
 
-    held = 0  # pages received whose slot is not given back yet
-    try:
-        for i, rows in fan_in([reader(i) for i in range(len(ranges.starts))], capacity=1):
-            if rows is DONE:
-                ranges.done[i] = True
-                ranges.finished_last = i
-                yield [], ranges.watermark()
-                continue
-            held += 1
+    for i, rows in fan_in([reader(i) for i in range(len(ranges.starts))], capacity=1):
+        if rows is DONE:
+            ranges.done[i] = True
+            yield [], ranges.watermark()
+        else:
             ranges.last[i] = position_of(rows[-1])
             yield rows, ranges.watermark()
-            slots.release()
-            held -= 1
-    finally:
-        stop.set()
-        for _ in range(held):
-            slots.release()
 
 
 def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iterator[AirbyteMessage]], streams: List[ConfiguredAirbyteStream], workers: int) -> Iterator[AirbyteMessage]:
@@ -176,12 +146,10 @@ def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iter
 
 
 class RequestLimiter:
-    """At most `limit` requests in flight across every stream and range of a run (used as a context manager),
-    and at most `limit` pages read ahead by range readers (`pages`)."""
+    """At most `limit` requests in flight across every stream and range of a run."""
 
     def __init__(self, limit: int) -> None:
         self._slots = threading.BoundedSemaphore(limit)
-        self.pages = threading.BoundedSemaphore(limit)
 
     def __enter__(self) -> None:
         self._slots.acquire()

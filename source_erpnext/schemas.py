@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
+from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .http import get_json
@@ -55,7 +56,8 @@ def fetch_meta(client: HttpClient, config: ErpnextConfig, doctype: str) -> DocTy
     answer = get_json(client, config, "api/method/frappe.desk.form.load.getdoctype", {"doctype": doctype})
     metas = {doc["name"]: doc for doc in answer.get("docs", []) if isinstance(doc, dict) and "name" in doc}
     if doctype not in metas:
-        raise ValueError(f"the metadata answer for {doctype} holds no DocType document")
+        message = f"ERPNext has no DocType named exactly '{doctype}' (its metadata answer holds {', '.join(metas) or 'none'}). Check the name's spelling and case."
+        raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
     main = metas[doctype]
     child_tables = {
         f["fieldname"]: f["options"] for f in main.get("fields", []) if f.get("fieldtype") in TABLE_TYPES and f.get("options")

@@ -169,4 +169,4 @@ def parse_config(config: Mapping[str, Any]) -> ErpnextConfig:
             field = ".".join(str(part) for part in item["loc"]) or "config"
             problems.append(f"'{field}' {item['msg'].removeprefix('Value error, ')}")
         message = "Invalid configuration: " + "; ".join(problems) + "."
-        raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+        raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error) from None

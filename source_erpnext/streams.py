@@ -128,7 +128,6 @@ class DocTypeStream(HttpStream):
         self._config = config
         self._probe = probe
         self._standard = standard
-        self.limiter = limiter
         self._state: Dict[str, Any] = {}
         self._incremental = False
         self._catch_leavers = False
@@ -255,8 +254,8 @@ class DocTypeStream(HttpStream):
                 pages.close()
                 for rows, watermark in read_concurrently(self, ranges):
                     yield from self._emit(rows, watermark)
-                # Documents edited while other ranges were still read moved past the end of the open last range.
-                pages = self.pages(ranges.tail()) if ranges.tail_needed() else iter(())
+                # Documents edited while ranges were read moved past the end of the open last range: a final pass.
+                pages = self.pages(ranges.tail())
         for rows in pages:
             yield from self._emit(rows, position_of(rows[-1]))
         if deletions_from is not None:
@@ -394,6 +393,9 @@ class DocTypeStream(HttpStream):
         """After the saved deletion position; on a first sync, after the newest deletion so far (asked before reading
         the records, so documents deleted while they are read are still caught)."""
         if "deletions" in self._state:
+            return self._start_position(self._state["deletions"])
+        if self._state.get("modified"):  # deletions just turned on: from where the records were read up to
+            self._state["deletions"] = {"modified": self._state["modified"]}
             return self._start_position(self._state["deletions"])
         params = {**self._list_params(self._deletions_scope(), [], ["name", "modified"]), "order_by": "modified desc, name desc", "limit_page_length": 1}
         newest = self._get_list("Deleted Document", params)
