@@ -64,7 +64,7 @@ def test_list_requests_per_stream_at_most_one_more_than_the_pages(synced, reques
         bound = math.ceil(records / PAGE_SIZE) + 1
         if concurrency > 1:
             # Splitting a large DocType into ranges costs a constant: a boundary lookup and a last partial page per
-            # range, and a final pass when another range was still read after the open last range ended.
+            # range, and the final pass after the ranges.
             bound += 2 * concurrency + 1
         assert 1 <= sent <= bound, f"{doctype.stream}: {sent} list requests for {records} records"
 
