@@ -19,6 +19,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from .spec import ErpnextConfig
 
 MAX_RETRIES = 6
+CHECK_RETRIES = 2  # check and discover answer an operator who waits: a wrong URL should not take minutes to say so
 MAX_RETRY_TIME = timedelta(minutes=10)
 MAX_BACKOFF_SECONDS = 60.0
 REQUEST_TIMEOUT = (15, 300)  # seconds to connect, seconds to wait for a (possibly large) page
@@ -78,8 +79,8 @@ def decode_json(response: requests.Response) -> Any:
 class FrappeErrorHandler(HttpStatusErrorHandler):
     """Maps Frappe's answers to retry / fail decisions with messages that say what to fix."""
 
-    def __init__(self, logger: logging.Logger, doctype: Optional[str] = None):
-        super().__init__(logger, max_retries=MAX_RETRIES, max_time=MAX_RETRY_TIME)
+    def __init__(self, logger: logging.Logger, doctype: Optional[str] = None, max_retries: Optional[int] = None):
+        super().__init__(logger, max_retries=MAX_RETRIES if max_retries is None else max_retries, max_time=MAX_RETRY_TIME)
         self._doctype = doctype
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]] = None) -> ErrorResolution:
@@ -176,13 +177,15 @@ class LimitedHttpClient(HttpClient):
             return super().send_request(*args, **kwargs)
 
 
-def http_client(name: str, config: ErpnextConfig, logger: logging.Logger, doctype: Optional[str] = None, limiter: Optional[ContextManager] = None) -> HttpClient:
+def http_client(
+    name: str, config: ErpnextConfig, logger: logging.Logger, doctype: Optional[str] = None, limiter: Optional[ContextManager] = None, max_retries: Optional[int] = None
+) -> HttpClient:
     """The CDK's HTTP client with Frappe's auth, error mapping and backoff: used for every request the connector sends."""
     return LimitedHttpClient(
         limiter=limiter,
         name=name,
         logger=logger,
-        error_handler=FrappeErrorHandler(logger, doctype),
+        error_handler=FrappeErrorHandler(logger, doctype, max_retries),
         backoff_strategy=RetryAfterBackoff(),
         authenticator=authenticator(config),
         request_timeout=REQUEST_TIMEOUT,

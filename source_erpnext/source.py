@@ -24,7 +24,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .doctypes import STANDARD_DOCTYPES, configured_doctypes
 from .concurrency import RequestLimiter, read_streams_concurrently
-from .http import get_json, http_client
+from . import http
+from .http import CHECK_RETRIES, get_json, http_client
 from .spec import DOCUMENTATION_URL, ErpnextConfig, parse_config
 from .streams import DocTypeStream, PageSizeProbe
 
@@ -74,7 +75,8 @@ class SourceErpnext(AbstractSource):
     @staticmethod
     def _logged_user(settings: ErpnextConfig, logger: logging.Logger) -> str:
         """Who the key and secret log in as; a config error when they are not accepted."""
-        answer = get_json(http_client("check", settings, logger), settings, "api/method/frappe.auth.get_logged_user")
+        client = http_client("check", settings, logger, max_retries=min(CHECK_RETRIES, http.MAX_RETRIES))
+        answer = get_json(client, settings, "api/method/frappe.auth.get_logged_user")
         user = answer.get("message") if isinstance(answer, dict) else None
         if not user or user == "Guest":
             message = "ERPNext did not accept the API key and secret as a user (it answered as Guest). Check both values."
