@@ -52,14 +52,7 @@ class SourceErpnext(AbstractSource):
         try:
             settings = parse_config(config)
             user = self._logged_user(settings, logger)
-            refused = []
-            for stream in self.streams(config):
-                try:
-                    stream.check_read_permission()
-                except AirbyteTracedException as error:
-                    if error.failure_type != FailureType.config_error or "403" not in (error.message or ""):
-                        raise
-                    refused.append(stream.doctype)
+            refused = [stream.doctype for stream, _ in self._unreadable(config)]
             if refused:
                 return False, (
                     f"The API user {user} may not read {', '.join(refused)}. Give one of the user's roles the Read "
@@ -86,12 +79,23 @@ class SourceErpnext(AbstractSource):
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
         self._logged_user(parse_config(config), logger)  # wrong credentials fail discover instead of yielding bundled schemas
         catalog = super().discover(logger, config)
-        for stream in self.streams(config):  # say which DocTypes the user cannot read, and what to grant
+        for stream, error in self._unreadable(config, only_refusals=False):  # say which DocTypes cannot be read, and why
+            logger.warning(f"Stream {stream.name}: {error.message}")
+        return catalog
+
+    def _unreadable(self, config: Mapping[str, Any], only_refusals: bool = True) -> List[Tuple[DocTypeStream, AirbyteTracedException]]:
+        """The streams whose DocType cannot be read, with the error: 403 refusals (other failures are raised), or,
+        with only_refusals=False, every failure."""
+        refused = []
+        for stream in self.streams(config):
             try:
                 stream.check_read_permission()
             except AirbyteTracedException as error:
-                logger.warning(f"Stream {stream.name}: {error.message}")
-        return catalog
+                refusal = error.failure_type == FailureType.config_error and "403" in (error.message or "")
+                if only_refusals and not refusal:
+                    raise
+                refused.append((stream, error))
+        return refused
 
     @classmethod
     def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:

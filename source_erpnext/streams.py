@@ -74,6 +74,12 @@ def saved_position(value: Mapping[str, Any]) -> Dict[str, str]:
     return position
 
 
+def later_position(saved: Mapping[str, Any], position: Mapping[str, Any]) -> Dict[str, str]:
+    """`position`, unless it lies before `saved` (rows re-read in the lookback window): a state never moves back."""
+    chosen = position if position.get("modified") and position["modified"] >= saved.get("modified", "") else saved
+    return {key: chosen[key] for key in ("modified", "name") if chosen.get(key) is not None}
+
+
 def deletion_record(name: str, deleted_at: str) -> Dict[str, str]:
     """What a deduped destination needs to remove a row: its key, a cursor after its last version, the deletion time."""
     return {"name": name, "modified": deleted_at, DELETED_AT: deleted_at}
@@ -209,14 +215,9 @@ class DocTypeStream(HttpStream):
         )
 
     def _advance_state(self, position: Mapping[str, str]) -> None:
-        # Rows re-read in the lookback window lie before the saved position: the state never moves back.
-        saved = self._state.get("modified")
-        if position.get("modified") and (not saved or position["modified"] >= saved):
-            self._state["modified"] = position["modified"]
-            if position.get("name") is None:
-                self._state.pop("name", None)
-            else:
-                self._state["name"] = position["name"]
+        moved = later_position(self._state, position)
+        self._state.pop("name", None)
+        self._state.update(moved)
 
     def _start_position(self, saved: Optional[Mapping[str, str]]) -> Dict[str, Any]:
         """Where a read starts: the saved position (minus the lookback window), else the start date."""
@@ -416,8 +417,7 @@ class DocTypeStream(HttpStream):
                     yield deletion_record(row["deleted_name"], row.get("creation") or row["modified"])
             if rows:
                 position = position_of(rows[-1])
-                if position["modified"] >= self._state["deletions"].get("modified", ""):  # never back (lookback re-reads)
-                    self._state["deletions"] = position
+                self._state["deletions"] = later_position(self._state["deletions"], position)
                 yield self._state_message()
             if self._probe.is_last_page(len(rows), self._config.page_size):
                 return
