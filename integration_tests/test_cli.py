@@ -294,14 +294,19 @@ def test_incremental_read_from_a_state_file_emits_the_edited_documents(make_erpn
         assert after > before if stream in edited else after == before, stream
 
 
+def read_incremental_from(server, tmp_path, state_file):
+    """An incremental read of every stream by the CLI, from a committed state file."""
+    return run_source(
+        "read",
+        "--config", str(config_for(server, tmp_path)),
+        "--catalog", str(catalog_file(tmp_path, "incremental")),
+        "--state", str(state_file),
+    )
+
+
 def test_incremental_read_from_the_sample_state(erpnext_server, tmp_path):
     state = json.loads(SAMPLE_STATE.read_text())
-    messages = run_source(
-        "read",
-        "--config", str(config_for(erpnext_server, tmp_path)),
-        "--catalog", str(catalog_file(tmp_path, "incremental")),
-        "--state", str(SAMPLE_STATE),
-    )
+    messages = read_incremental_from(erpnext_server, tmp_path, SAMPLE_STATE)
     assert not errors(messages)
     records = records_by_stream(messages)
     positions = {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"] for s in state}
@@ -317,12 +322,7 @@ def test_incremental_read_from_the_sample_state(erpnext_server, tmp_path):
 def test_incremental_read_from_the_abnormal_state_emits_nothing(erpnext_server, tmp_path):
     state = json.loads(ABNORMAL_STATE.read_text())
     assert {s["stream"]["stream_descriptor"]["name"] for s in state} == set(DOCTYPES)
-    messages = run_source(
-        "read",
-        "--config", str(config_for(erpnext_server, tmp_path)),
-        "--catalog", str(catalog_file(tmp_path, "incremental")),
-        "--state", str(ABNORMAL_STATE),
-    )
+    messages = read_incremental_from(erpnext_server, tmp_path, ABNORMAL_STATE)
     assert not errors(messages)
     assert not records_by_stream(messages)
     # The far-future position is kept, not moved back.
