@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteStream
+from airbyte_cdk.models import Type as MessageType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 PAGES_PER_RANGE = 2  # a range smaller than this many pages is not worth a thread
 DONE = object()  # what a finished producer hands over
+MAX_BATCH = 500  # messages a stream's thread hands to the output at once (at most a page of records)
 
 
 @dataclass
@@ -129,17 +131,25 @@ def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iter
                 if not pending:
                     return
                 stream = pending.pop(0)
+            # Messages cross threads in batches (a page of records and its state): a queue hand-over per record
+            # would cost more CPU than the record's own serialisation.
+            batch: List[AirbyteMessage] = []
             try:
                 for message in read_one(stream):
-                    if not put(message):
-                        return
+                    batch.append(message)
+                    if message.type != MessageType.RECORD or len(batch) >= MAX_BATCH:
+                        if not put(batch):
+                            return
+                        batch = []
             except AirbyteTracedException as failure:  # its error TRACE message has been emitted already
                 with lock:
                     failures.append(failure)
+            if batch and not put(batch):
+                return
 
-    for _, message in fan_in([worker] * min(workers, len(streams)), capacity=4 * workers):
-        if message is not DONE:
-            yield message
+    for _, batch in fan_in([worker] * min(workers, len(streams)), capacity=1):
+        if batch is not DONE:
+            yield from batch
     if failures:
         message = " ".join(f.message or "" for f in failures)
         raise AirbyteTracedException(message=message, internal_message=message, failure_type=failures[0].failure_type)

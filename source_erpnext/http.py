@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any, ContextManager, Mapping, Optional, Union
 from urllib.parse import quote, urlsplit
 
+import orjson
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorResolution, HttpStatusErrorHandler, ResponseAction
@@ -66,7 +67,7 @@ def decode_json(response: requests.Response) -> Any:
     """Parse a Frappe JSON answer; a login page, proxy page or garbage becomes a clear error, not a traceback."""
     path = urlsplit(response.url).path
     try:
-        return response.json()
+        return orjson.loads(response.content)  # several times faster than response.json() on pages of records
     except ValueError:
         kind = "an HTML page (a login page or a proxy's error page?)" if _is_html(response) else "a body that is not JSON"
         message = (
