@@ -5,10 +5,12 @@ fetched per parent instead of per page of parents, repeated metadata requests, p
 Both the sequential read (max_concurrency 1) and the concurrent one (4) must stay within the budget.
 """
 
+import logging
 import math
+import time
 
 import pytest
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import SyncMode, Type
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
@@ -95,3 +97,30 @@ def test_no_single_document_reads_and_no_writes(synced):
     assert stats["non_get"] == 0
     documents = {path: n for path, n in stats["requests"].items() if path.startswith("/api/resource/") and path.count("/") > 3}
     assert documents == {}, f"single-document GETs: {documents}"
+
+
+def test_readers_wait_for_a_paused_output_instead_of_reading_ahead():
+    """Memory stays flat because readers do not run ahead of the output: while the consumer of the messages is
+    paused, the pages fetched stay within a constant set by max_concurrency, however large the streams."""
+    concurrency, page_size = 2, 50
+    with ErpnextTestServer(items=ITEMS, seed=1) as srv:
+        config = {"base_url": srv.url, "api_key": API_KEY, "api_secret": API_SECRET, "page_size": page_size,
+                  "max_concurrency": concurrency, "sync_deletions": False}
+        builder = CatalogBuilder()
+        for doctype in STANDARD_DOCTYPES:  # incremental: a state message after every page, so a batch is one page
+            builder = builder.with_stream(doctype.stream, SyncMode.incremental)
+        messages = SourceErpnext().read(logging.getLogger("airbyte"), config, builder.build(), state=None)
+        records = 0
+        for message in messages:
+            records += message.type == Type.RECORD
+            if records == 1:
+                break
+        time.sleep(1.5)  # readers run ahead as far as they may
+        fetched = sum(srv.stats()["record_pages"].values())
+        # The page being output and the batch queued for it; `concurrency` pages fetched and not handed on; and per
+        # stream read in ranges (at most `concurrency` at once) one page queued for it and one being turned into messages.
+        assert fetched <= 2 + concurrency + 2 * concurrency, f"{fetched} pages fetched while the output waited"
+
+        records += sum(message.type == Type.RECORD for message in messages)  # then the read completes
+        assert records > ITEMS * 3
+        assert sum(srv.stats()["record_pages"].values()) > 3 * fetched

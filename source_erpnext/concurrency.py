@@ -156,10 +156,13 @@ def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iter
 
 
 class RequestLimiter:
-    """At most `limit` requests in flight across every stream and range of a run."""
+    """At most `limit` requests in flight across every stream and range of a run; and, in `pages`, at most `limit`
+    pages of records fetched and not yet handed on, so that readers wait for the output instead of piling up decoded
+    pages (at 0 ms latency the output is the bottleneck: without this bound, peak RSS was ~30 MB higher at 500k)."""
 
     def __init__(self, limit: int) -> None:
         self._slots = threading.BoundedSemaphore(limit)
+        self.pages = threading.BoundedSemaphore(limit)
 
     def __enter__(self) -> None:
         self._slots.acquire()

@@ -137,6 +137,7 @@ class DocTypeStream(HttpStream):
         self._state: Dict[str, Any] = {}
         self._incremental = False
         self._catch_leavers = False
+        self._limiter = limiter
         super().__init__()
         self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype, limiter)
         self._deletions_client = http_client(doctype.stream, config, self.logger, "Deleted Document", limiter)
@@ -290,15 +291,16 @@ class DocTypeStream(HttpStream):
         """Pages of records (child rows attached) after `start` in (modified, name) order, up to `before` if given."""
         position = dict(start)
         while True:
-            _, response = self._fetch_next_page(next_page_token={"position": position, "before": before})
-            rows = self._rows(response)
-            if rows and position_of(rows[-1]) == position:
-                # A site that ignores the position filter would make us read the same page forever.
-                message = f"ERPNext did not move past {position} when asked for the next page of {self._doctype.doctype}; its list API ignores filters."
-                raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
-            if rows:
-                self._attach_children(rows)
-                yield rows
+            with self._limiter.pages:  # held until the page is handed on: the consumer asks for the next one
+                _, response = self._fetch_next_page(next_page_token={"position": position, "before": before})
+                rows = self._rows(response)
+                if rows and position_of(rows[-1]) == position:
+                    # A site that ignores the position filter would make us read the same page forever.
+                    message = f"ERPNext did not move past {position} when asked for the next page of {self._doctype.doctype}; its list API ignores filters."
+                    raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+                if rows:
+                    self._attach_children(rows)
+                    yield rows
             if self._probe.is_last_page(len(rows), self._config.page_size):
                 return
             position = position_of(rows[-1])

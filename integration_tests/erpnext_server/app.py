@@ -90,11 +90,16 @@ class ErpnextTestServer:
     def reset_stats(self):
         with self._stats_lock:
             self._requests, self._non_get, self._faults, self._total = {}, 0, 0, 0
+            self._record_pages = {}  # list requests for whole documents (fields *) by path, child tables excluded
 
     def stats(self):
         with self._stats_lock:
-            return {"requests": dict(self._requests), "non_get": self._non_get, "faults": self._faults,
-                    "total": self._total}
+            return {"requests": dict(self._requests), "record_pages": dict(self._record_pages), "non_get": self._non_get,
+                    "faults": self._faults, "total": self._total}
+
+    def _count_record_page(self, path):
+        with self._stats_lock:
+            self._record_pages[path] = self._record_pages.get(path, 0) + 1
 
     def _count(self, path, method):
         with self._stats_lock:
@@ -277,6 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                     API_USER))
         srv._mutate(n)
         form = dict(parse_qsl(url.query, keep_blank_values=True))
+        if path.count("/") == 3 and path.startswith("/api/resource/") and '"*"' in form.get("fields", "") and "parent" not in form:
+            srv._count_record_page(path)
         ctype = self.headers.get("Content-Type", "")
         if body and "json" in ctype:
             try:
