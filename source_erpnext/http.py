@@ -59,17 +59,22 @@ def frappe_message(response: requests.Response) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
 
 
-def _is_html(response: requests.Response) -> bool:
-    return "html" in response.headers.get("Content-Type", "") or response.text.lstrip()[:1] == "<"
+def _is_html(response: requests.Response, body: Optional[bytes] = None) -> bool:
+    start = (body if body is not None else response.content).lstrip()[:1]
+    return "html" in response.headers.get("Content-Type", "") or start == b"<"
 
 
 def decode_json(response: requests.Response) -> Any:
-    """Parse a Frappe JSON answer; a login page, proxy page or garbage becomes a clear error, not a traceback."""
+    """Parse a Frappe JSON answer (None for an empty body); a login page, proxy page or garbage becomes a clear error,
+    not a traceback."""
     path = urlsplit(response.url).path
+    body = b"".join(response.iter_content(chunk_size=None))  # in one read: see LimitedHttpClient
+    if not body:
+        return None
     try:
-        return orjson.loads(response.content)  # several times faster than response.json() on pages of records
+        return orjson.loads(body)  # several times faster than response.json() on pages of records
     except ValueError:
-        kind = "an HTML page (a login page or a proxy's error page?)" if _is_html(response) else "a body that is not JSON"
+        kind = "an HTML page (a login page or a proxy's error page?)" if _is_html(response, body) else "a body that is not JSON"
         message = (
             f"ERPNext answered {kind} with status {response.status_code} for {path}, where Frappe answers JSON. "
             "Check that the Site URL points at the ERPNext site itself."
@@ -173,9 +178,11 @@ class LimitedHttpClient(HttpClient):
         super().__init__(*args, **kwargs)
         self._limiter = limiter or nullcontext()
 
-    def send_request(self, *args: Any, **kwargs: Any) -> Any:
+    def send_request(self, http_method: str, url: str, request_kwargs: Mapping[str, Any], **kwargs: Any) -> Any:
+        # stream=True: decode_json reads the body in one piece. `response.content` reads it 10 KB at a time, and each
+        # read may hand the GIL to another thread: at 0 ms latency that was 40% more thread switches and 5% more CPU.
         with self._limiter:
-            return super().send_request(*args, **kwargs)
+            return super().send_request(http_method, url, {**request_kwargs, "stream": True}, **kwargs)
 
 
 def http_client(
