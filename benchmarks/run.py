@@ -288,7 +288,7 @@ def default_concurrency(spec_line: bytes) -> int:
 
 COLUMNS = [("size", 5), ("lat ms", 6), ("client", 16), ("wall s", 7), ("records", 8), ("rec/s", 8), ("requests", 9),
            ("list/child/meta", 15), ("CPU s", 6), ("RSS MB", 7), ("srv CPU s", 9), ("out MB", 7), ("time×bare", 9),
-           ("req×bare", 8), ("note", 0)]
+           ("after start-up", 14), ("req×bare", 8), ("note", 0)]
 
 
 def fmt_row(row: dict) -> list:
@@ -298,6 +298,7 @@ def fmt_row(row: dict) -> list:
             f"{r['list']}/{r['child']}/{r['meta']}", f"{row['cpu']:.2f}", f"{row['maxrss_mb']:.0f}",
             f"{row['server_cpu']:.2f}", f"{row['out_mb']:.1f}" if row.get("out_mb") is not None else "-",
             f"{row['time_ratio']:.2f}" if row.get("time_ratio") else "-",
+            f"{row['after_startup_ratio']:.2f}" if row.get("after_startup_ratio") else "-",
             f"{row['req_ratio']:.2f}" if row.get("req_ratio") else "-", row.get("note", "")]
 
 
@@ -410,6 +411,8 @@ def main(argv=None) -> int:
                         bare = row
                     elif bare:
                         row["time_ratio"] = row["wall"] / bare["wall"]
+                        if client.startswith("connector"):  # the same, less the connector's start-up (its `spec` run)
+                            row["after_startup_ratio"] = max(0.0, row["wall"] - spec["wall"]) / bare["wall"]
                         row["req_ratio"] = row["requests"]["total"] / max(1, bare["requests"]["total"])
                         if client == "tap-erpnext" and not note:
                             note = tap_note(row["per_stream"], bare)
