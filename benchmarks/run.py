@@ -342,10 +342,12 @@ def main(argv=None) -> int:
     if spec["errors"]:
         print(f"source-erpnext does not start: {spec['errors'][0]}", file=sys.stderr)
     concurrency = default_concurrency(spec["last_line"])
+    bare_start = run_measured([sys.executable, "-c", "import requests"], timeout=120, count_records=False)
     print(f"# {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"best of {max(1, args.repeat)} run(s) per client")
     print(f"# source-erpnext: {cli} (code: {connector_version(args.connector_path, env)}); startup (`spec`): wall {spec['wall']:.2f} s, CPU {spec['cpu']:.2f} s, "
-          f"RSS {spec['maxrss_mb']:.0f} MB; default max_concurrency {concurrency}; page_size {args.page_size}")
+          f"RSS {spec['maxrss_mb']:.0f} MB; default max_concurrency {concurrency}; page_size {args.page_size}; "
+          f"bare loop start-up (`import requests`): wall {bare_start['wall']:.2f} s")
     if not tap:
         print("tap-erpnext: not installed")
     print_text_row([name for name, _ in COLUMNS])
@@ -411,8 +413,8 @@ def main(argv=None) -> int:
                         bare = row
                     elif bare:
                         row["time_ratio"] = row["wall"] / bare["wall"]
-                        if client.startswith("connector"):  # the same, less the connector's start-up (its `spec` run)
-                            row["after_startup_ratio"] = max(0.0, row["wall"] - spec["wall"]) / bare["wall"]
+                        if client.startswith("connector"):  # both less their start-up: `spec`, and `import requests`
+                            row["after_startup_ratio"] = max(0.0, row["wall"] - spec["wall"]) / max(1e-3, bare["wall"] - bare_start["wall"])
                         row["req_ratio"] = row["requests"]["total"] / max(1, bare["requests"]["total"])
                         if client == "tap-erpnext" and not note:
                             note = tap_note(row["per_stream"], bare)

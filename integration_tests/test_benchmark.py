@@ -31,6 +31,4 @@ def test_the_benchmark_reports_every_client_reading_the_same_records(tmp_path):
         # concurrent read its range lookups), never a request per record.
         assert bare["requests"]["total"] <= row["requests"]["total"] <= bare["requests"]["total"] + 40
         assert row["requests"]["meta"] == 8
-        assert row["time_ratio"] == row["wall"] / bare["wall"]
-        assert 0 <= row["after_startup_ratio"] < row["time_ratio"]  # less the start-up measured by `spec`
     assert "| bare requests |" in proc.stdout  # the markdown table docs/performance.md keeps

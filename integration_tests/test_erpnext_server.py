@@ -231,9 +231,12 @@ def test_faults(make_erpnext_server):
     srv = make_erpnext_server(items=10, fault_rate=0.5, seed=3)
     seen = {}
     for _ in range(60):
-        r = get(srv, "/api/method/frappe.auth.get_logged_user")
-        seen.setdefault(r.status_code, r)
-    assert {200, 429, 502, 503} <= set(seen)
+        try:
+            r = get(srv, "/api/method/frappe.auth.get_logged_user")
+            seen.setdefault(r.status_code, r)
+        except requests.exceptions.ChunkedEncodingError:  # the body was cut off half way, the connection closed
+            seen.setdefault("cut", None)
+    assert {200, 429, 502, 503, "cut"} <= set(seen)
     assert seen[429].headers["Retry-After"] == "1"
     assert "<center>nginx" in seen[502].text
     assert seen[503].json()["exc_type"] == "SessionStopped"

@@ -1,4 +1,5 @@
-"""No data lost under faults: 429/502/503 answers, edits and deletions while syncing, and a killed sync resumed.
+"""No data lost under faults: 429/502/503 answers, bodies cut off half way, edits and deletions while syncing, and a
+killed sync resumed.
 
 Run with `pytest -s` to see the figures (requests, retried requests, records, time).
 """
@@ -94,7 +95,7 @@ def test_no_data_lost_under_faults_edits_and_deletions(make_erpnext_server, quic
         stats = srv.stats()
         figures.append(
             f"{label}: {len(output.records)} records, {stats['total']} requests, {stats['faults']} faults answered "
-            f"(429/502/503) and retried, {time.perf_counter() - started:.1f} s "
+            f"(429/502/503, bodies cut off) and retried, {time.perf_counter() - started:.1f} s "
             f"(backoff asked {sum(quick_backoff[asked_before:]):.0f} s, slept 1/100 of it)"
         )
         assert_no_errors(output)

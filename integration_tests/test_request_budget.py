@@ -110,17 +110,21 @@ def test_readers_wait_for_a_paused_output_instead_of_reading_ahead():
         for doctype in STANDARD_DOCTYPES:  # incremental: a state message after every page, so a batch is one page
             builder = builder.with_stream(doctype.stream, SyncMode.incremental)
         messages = SourceErpnext().read(logging.getLogger("airbyte"), config, builder.build(), state=None)
-        records = 0
-        for message in messages:
-            records += message.type == Type.RECORD
-            if records == 1:
-                break
-        time.sleep(1.5)  # readers run ahead as far as they may
-        fetched = sum(srv.stats()["record_pages"].values())
-        # The page being output and the batch queued for it; `concurrency` pages fetched and not handed on; and per
-        # stream read in ranges (at most `concurrency` at once) one page queued for it and one being turned into messages.
-        assert fetched <= 2 + concurrency + 2 * concurrency, f"{fetched} pages fetched while the output waited"
+        try:
+            records = 0
+            for message in messages:
+                records += message.type == Type.RECORD
+                if records == 1:
+                    break
+            time.sleep(1.5)  # readers run ahead as far as they may
+            fetched = sum(srv.stats()["record_pages"].values())
+            # The page being output and the batch queued for it; `concurrency` pages fetched and not handed on; and per
+            # stream read in ranges (at most `concurrency` at once) one page queued for it and one being turned into
+            # messages.
+            assert fetched <= 2 + concurrency + 2 * concurrency, f"{fetched} pages fetched while the output waited"
 
-        records += sum(message.type == Type.RECORD for message in messages)  # then the read completes
+            records += sum(message.type == Type.RECORD for message in messages)  # then the read completes
+        finally:
+            messages.close()  # a failed assertion must not leave the readers waiting
         assert records > ITEMS * 3
         assert sum(srv.stats()["record_pages"].values()) > 3 * fetched

@@ -143,7 +143,7 @@ def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iter
                         batch = []
             except AirbyteTracedException as failure:  # its error TRACE message has been emitted already
                 with lock:
-                    failures.append(failure)
+                    failures.append(failure.with_traceback(None))  # only its message is needed: let its frames go
             if batch and not put(batch):
                 return
 

@@ -4,6 +4,7 @@ import json
 import re
 import threading
 import time
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -246,20 +247,25 @@ class DocTypeStream(HttpStream):
         start = self._start_position(self._state)
         deletions_from = self._deletions_start() if self._incremental and self._config.sync_deletions else None
         pages = self.pages(start)
-        first = next(pages, None)
-        if first:
-            yield from self._emit(first, position_of(first[-1]))
-            # After a full first page, the rest of a large DocType is read in concurrent `modified` ranges; the state
-            # then only covers the ranges finished in order (a watermark).
-            ranges = modified_ranges(self, position_of(first[-1])) if self._config.max_concurrency > 1 and len(first) >= self._config.page_size else None
-            if ranges:
+        try:
+            first = next(pages, None)
+            if first:
+                yield from self._emit(first, position_of(first[-1]))
+            if first and self._config.max_concurrency > 1 and len(first) >= self._config.page_size:
+                # The rest of a large DocType is read in concurrent `modified` ranges; the state then only covers the
+                # ranges finished in order (a watermark). The first page's slot is freed before the lookups.
                 pages.close()
-                for rows, watermark in read_concurrently(self, ranges):
-                    yield from self._emit(rows, watermark)
-                # Documents edited while ranges were read moved past the end of the open last range: a final pass.
-                pages = self.pages(ranges.tail())
-        for rows in pages:
-            yield from self._emit(rows, position_of(rows[-1]))
+                ranges = modified_ranges(self, position_of(first[-1]))
+                if ranges:
+                    with closing(read_concurrently(self, ranges)) as range_pages:
+                        for rows, watermark in range_pages:
+                            yield from self._emit(rows, watermark)
+                # After ranges, a final pass: documents edited while they were read moved past the open last range.
+                pages = self.pages(ranges.tail() if ranges else position_of(first[-1]))
+            for rows in pages:
+                yield from self._emit(rows, position_of(rows[-1]))
+        finally:
+            pages.close()  # a failed read frees its page slot now, not when its traceback is collected
         if deletions_from is not None:
             yield from self._read_deletions(deletions_from)
         self.logger.info(f"{self.name}: read {self._progress['records']:,} records in {self._progress['pages']:,} pages")
@@ -298,10 +304,11 @@ class DocTypeStream(HttpStream):
                     # A site that ignores the position filter would make us read the same page forever.
                     message = f"ERPNext did not move past {position} when asked for the next page of {self._doctype.doctype}; its list API ignores filters."
                     raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+                last = self._probe.is_last_page(len(rows), self._config.page_size)  # seen even if the reader stops here
                 if rows:
                     self._attach_children(rows)
                     yield rows
-            if self._probe.is_last_page(len(rows), self._config.page_size):
+            if last:
                 return
             position = position_of(rows[-1])
 
@@ -333,7 +340,7 @@ class DocTypeStream(HttpStream):
         return None  # keyset paging needs the page's rows, not the response: see pages()
 
     def _rows(self, response: requests.Response) -> List[dict]:
-        answer = decode_json(response)
+        answer = decode_json(response) if response.content else None
         rows = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(rows, list):
             message = f"ERPNext's answer for {self._doctype.doctype} holds no list of records under 'data'."

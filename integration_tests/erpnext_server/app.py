@@ -110,7 +110,7 @@ class ErpnextTestServer:
             n = self._total
             fault = None
             if self.fault_rate and self._rng.random() < self.fault_rate:
-                fault = self._rng.choice((429, 502, 503))
+                fault = self._rng.choice((429, 502, 503, "cut"))
                 self._faults += 1
         return n, fault
 
@@ -250,12 +250,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         for k, v in headers:
             self.send_header(k, v)
-        if close:
+        cut = getattr(self, "cut_body", False)  # a "cut" fault: the connection drops half way through the body
+        self.cut_body = False
+        if close or cut:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(payload)
+            self.wfile.write(payload[: len(payload) // 2] if cut else payload)
 
     def _json(self, status, obj):
         self._send(status, json.dumps(obj, separators=(",", ":"), default=str))
@@ -280,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == 503:
             return self._json(503, self._error_body(FrappeError("SessionStopped", 503, exc_arg="Session Stopped"),
                                                     API_USER))
+        self.cut_body = fault == "cut"  # the answer is worked out as usual, then cut short in _send
         srv._mutate(n)
         form = dict(parse_qsl(url.query, keep_blank_values=True))
         if path.count("/") == 3 and path.startswith("/api/resource/") and '"*"' in form.get("fields", "") and "parent" not in form:
