@@ -131,8 +131,8 @@ def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iter
                 if not pending:
                     return
                 stream = pending.pop(0)
-            # Messages cross threads in batches (a page of records and its state): a queue hand-over per record
-            # would cost more CPU than the record's own serialisation.
+            # Messages cross threads in batches (a page of records and its state), so the hand-over queue can hold a
+            # single item without a thread switch per record.
             batch: List[AirbyteMessage] = []
             try:
                 for message in read_one(stream):
@@ -158,7 +158,7 @@ def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iter
 class RequestLimiter:
     """At most `limit` requests in flight across every stream and range of a run; and, in `pages`, at most `limit`
     pages of records fetched and not yet handed on, so that readers wait for the output instead of piling up decoded
-    pages (at 0 ms latency the output is the bottleneck: without this bound, peak RSS was ~30 MB higher at 500k)."""
+    pages (at 0 ms latency the output is the bottleneck: without this bound, peak RSS was up to ~30 MB higher at 500k)."""
 
     def __init__(self, limit: int) -> None:
         self._slots = threading.BoundedSemaphore(limit)

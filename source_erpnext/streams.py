@@ -260,7 +260,7 @@ class DocTypeStream(HttpStream):
                     with closing(read_concurrently(self, ranges)) as range_pages:
                         for rows, watermark in range_pages:
                             yield from self._emit(rows, watermark)
-                # After ranges, a final pass: documents edited while they were read moved past the open last range.
+                # The rest; after ranges, a final pass: documents edited while they were read moved past the last one.
                 pages = self.pages(ranges.tail() if ranges else position_of(first[-1]))
             for rows in pages:
                 yield from self._emit(rows, position_of(rows[-1]))
