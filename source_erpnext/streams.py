@@ -14,6 +14,7 @@ from urllib.parse import quote_plus
 import requests
 from airbyte_cdk.models import (
     AirbyteMessage,
+    AirbyteRecordMessage,
     AirbyteStateBlob,
     AirbyteStateMessage,
     AirbyteStateType,
@@ -278,7 +279,10 @@ class DocTypeStream(HttpStream):
         if self._catch_leavers:
             required = self.table.status(self._config)
             rows = [row if all(row.get(f) == v for f, v in required.items()) else deletion_record(row["name"], row["modified"]) for row in rows]
-        yield from rows
+        # Records leave as messages: the CDK would otherwise copy each dict and look up a transform for it.
+        emitted_at, stream = int(time.time() * 1000), self.name
+        for row in rows:
+            yield AirbyteMessage(type=MessageType.RECORD, record=AirbyteRecordMessage(stream=stream, data=row, emitted_at=emitted_at))
         if self._incremental:
             if position:
                 self._advance_state(position)
