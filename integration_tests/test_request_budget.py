@@ -5,9 +5,11 @@ fetched per parent instead of per page of parents, repeated metadata requests, p
 Both the sequential read (max_concurrency 1) and the concurrent one (4) must stay within the budget.
 """
 
+import json
 import logging
 import math
 import time
+from urllib.parse import quote_plus
 
 import pytest
 from airbyte_cdk.models import SyncMode, Type
@@ -16,7 +18,6 @@ from airbyte_cdk.test.entrypoint_wrapper import read
 
 from integration_tests.erpnext_server import API_KEY, API_SECRET, ErpnextTestServer
 from source_erpnext import SourceErpnext
-from source_erpnext import streams as streams_module
 from source_erpnext.doctypes import STANDARD_DOCTYPES
 
 ITEMS = 300  # about 1,200 documents and 1,100 child rows
@@ -25,8 +26,9 @@ META_PATH = "/api/method/frappe.desk.form.load.getdoctype"
 
 
 def chunks_needed(names):
-    """How many `parent in [...]` requests a page with these names needs (the connector's own chunking)."""
-    return len(list(streams_module.name_chunks(list(names))))
+    """How many `parent in [...]` requests a page with these names needs, at most: each request line has room for
+    2,500 bytes of percent-encoded names under gunicorn's 4,094-byte limit."""
+    return math.ceil(len(quote_plus(json.dumps(list(names)))) / 2500)
 
 
 @pytest.fixture(scope="module", params=[1, 4], ids=["max_concurrency=1", "max_concurrency=4"])
@@ -85,6 +87,11 @@ def test_child_rows_are_fetched_per_page_of_parents(synced):
             # Each chunk may take one more request: the PageSizeProbe confirms a child page longer than any page
             # seen so far (it cannot tell a short last page from a site that caps its page size).
             assert 1 <= sent <= 2 * needed, f"{child}: {sent} requests for {pages} pages of {doctype.stream} ({needed} chunks)"
+
+
+def test_every_request_line_fits_gunicorns_limit(synced):
+    stats, _ = synced
+    assert 0 < stats["longest_request_line"] <= 4094
 
 
 def test_one_metadata_request_per_stream(synced):

@@ -14,6 +14,8 @@ from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteStream
 from airbyte_cdk.models import Type as MessageType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from .keyset import position_of
+
 PAGES_PER_RANGE = 2  # a range smaller than this many pages is not worth a thread
 DONE = object()  # what a finished producer hands over
 MAX_BATCH = 500  # messages a stream's thread hands to the output at once (at most a page of records)
@@ -100,8 +102,6 @@ def modified_ranges(stream, start: Dict[str, Any]) -> Optional[Ranges]:
 def read_concurrently(stream, ranges: Ranges) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]]]]:
     """(page, watermark) pairs as the range readers deliver them. A reader holds at most one page while it waits for
     the consumer (the queue holds one more), so memory is bounded by the number of ranges, not the stream's size."""
-    from .streams import position_of
-
     def reader(i: int) -> Callable[[Callable[[Any], bool]], None]:
         def read_range(put: Callable[[Any], bool]) -> None:
             for rows in stream.pages(ranges.starts[i], ranges.ends[i]):
@@ -153,19 +153,3 @@ def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iter
     if failures:
         message = " ".join(f.message or "" for f in failures)
         raise AirbyteTracedException(message=message, internal_message=message, failure_type=failures[0].failure_type)
-
-
-class RequestLimiter:
-    """At most `limit` requests in flight across every stream and range of a run; and, in `pages`, at most `limit`
-    pages of records fetched and not yet handed on, so that readers wait for the output instead of piling up decoded
-    pages (at 0 ms latency the output is the bottleneck: without this bound, peak RSS was up to ~30 MB higher at 500k)."""
-
-    def __init__(self, limit: int) -> None:
-        self._slots = threading.BoundedSemaphore(limit)
-        self.pages = threading.BoundedSemaphore(limit)
-
-    def __enter__(self) -> None:
-        self._slots.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._slots.release()

@@ -4,9 +4,11 @@ import html
 import json
 import logging
 import re
+import threading
+import time
 from contextlib import nullcontext
-from datetime import timedelta
-from typing import Any, ContextManager, Mapping, Optional, Union
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Optional, Union
 from urllib.parse import quote, urlsplit
 
 import orjson
@@ -27,6 +29,11 @@ MAX_RETRY_TIME = timedelta(minutes=10)
 MAX_BACKOFF_SECONDS = 60.0
 REQUEST_TIMEOUT = (15, 300)  # seconds to connect, seconds to wait for a (possibly large) page
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+MAX_RATE_LIMIT_WAIT = 120  # seconds a 429's Retry-After may ask us to wait; a longer wait stops the sync (state saved)
+ERROR_TEXT_CHARS = 300
+# How web servers say a request line or URL is too long: gunicorn's 400 "Request Line is too large (6786 > 4094)",
+# nginx's 414 "Request-URI Too Large", 431 "Request Header Fields Too Large".
+TOO_LONG = re.compile(r"request.line|request-uri|uri too|url too|too long", re.IGNORECASE)
 
 
 def authenticator(config: ErpnextConfig) -> TokenAuthenticator:
@@ -39,12 +46,20 @@ def resource_path(doctype: str, name: Optional[str] = None) -> str:
     return f"{path}/{quote(name, safe='')}" if name else path
 
 
+def body_text(response: requests.Response) -> str:
+    """The words of a plain-text or HTML body (a web server's or proxy's error page), tags stripped, shortened."""
+    text = re.sub(r"(?is)<(head|script|style)\b.*?</\1\s*>", " ", response.text or "")
+    text = " ".join(html.unescape(re.sub(r"<[^>]*>", " ", text)).split())
+    return text if len(text) <= ERROR_TEXT_CHARS else text[: ERROR_TEXT_CHARS - 1] + "…"
+
+
 def frappe_message(response: requests.Response) -> str:
-    """The human part of a Frappe error body: _server_messages, else `exception`/`message`, else the status line."""
+    """The human part of an error body: Frappe's _server_messages, else `exception`/`message`; for a body that is not
+    JSON, its text; else the status line."""
     try:
         body = response.json()
     except ValueError:
-        return f"HTTP {response.status_code} {response.reason or ''}".strip()
+        return body_text(response) or f"HTTP {response.status_code} {response.reason or ''}".strip()
     messages = []
     if isinstance(body, dict):
         try:
@@ -82,9 +97,10 @@ def decode_json(response: requests.Response) -> Any:
 class FrappeErrorHandler(HttpStatusErrorHandler):
     """Maps Frappe's answers to retry / fail decisions with messages that say what to fix."""
 
-    def __init__(self, logger: logging.Logger, doctype: Optional[str] = None, max_retries: Optional[int] = None):
+    def __init__(self, logger: logging.Logger, doctype: Optional[str] = None, max_retries: Optional[int] = None, splittable: bool = False):
         super().__init__(logger, max_retries=MAX_RETRIES if max_retries is None else max_retries, max_time=MAX_RETRY_TIME)
         self._doctype = doctype
+        self._splittable = splittable  # the caller splits a request refused for its length (SPLIT_REQUEST_WINDOW)
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]] = None) -> ErrorResolution:
         if isinstance(response_or_exception, requests.Response):
@@ -102,9 +118,22 @@ class FrappeErrorHandler(HttpStatusErrorHandler):
         path = urlsplit(response.url).path
         if response.ok:
             return ErrorResolution(ResponseAction.SUCCESS)
+        if status == 429 and _retry_after(response) > MAX_RATE_LIMIT_WAIT:
+            return _fail(_rate_limit_message(response), FailureType.transient_error)
         if status in RETRYABLE_STATUS:
-            answer = "an HTML page (a proxy's error page?)" if _is_html(response) else frappe_message(response)
+            answer = f"an HTML page (a proxy's error page?): {frappe_message(response)}" if _is_html(response) else frappe_message(response)
             return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, f"ERPNext answered {status} for {path}: {answer}")
+        if status in (414, 431) or (status == 400 and TOO_LONG.search(body_text(response))):
+            line = len(response.request.path_url) + len("GET  HTTP/1.1") if response.request else 0
+            reason = f"{status}: {frappe_message(response)}; the request line was {line:,} bytes"
+            if self._splittable:
+                return ErrorResolution(ResponseAction.SPLIT_REQUEST_WINDOW, FailureType.system_error, reason)
+            return _fail(
+                f"The web server in front of ERPNext refused the request for {path} as too long ({reason}). If the config "
+                "lists many warehouses, list fewer; else raise the server's limit (gunicorn --limit-request-line, nginx "
+                "large_client_header_buffers).",
+                FailureType.system_error,
+            )
         if status == 401:
             return _fail(
                 "ERPNext rejected the API key or secret (401 Unauthorized). Generate a new pair under "
@@ -129,8 +158,6 @@ class FrappeErrorHandler(HttpStatusErrorHandler):
                     "Use the address of the site itself, e.g. https://erp.example.com."
                 )
             return _fail(f"ERPNext has no DocType '{self._doctype}' (404: {frappe_message(response)}). Check the DocType name.")
-        if status == 414:
-            return _fail(f"The request URL for {path} was too long for the site's web server (414).", FailureType.system_error)
         if status == 417:
             return _fail(
                 f"ERPNext refused the query for {self._doctype or path} (417: {frappe_message(response)}). "
@@ -157,15 +184,67 @@ def _host_of(error: requests.RequestException) -> str:
     return urlsplit(request.url).hostname if request is not None and request.url else "unknown host"
 
 
+def _retry_after(response: requests.Response) -> float:
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else 0.0
+
+
+def _rate_limit_message(response: requests.Response) -> str:
+    wait = _retry_after(response)
+    resets_at = datetime.now(timezone.utc) + timedelta(seconds=wait)
+    allowed = response.headers.get("X-RateLimit-Limit", "")
+    budget = f" (it allows {int(allowed) / 1e6:,.0f} s of server time per window)" if allowed.isdigit() else ""
+    return (
+        f"ERPNext's rate limit is used up{budget}: the site accepts requests again in {wait / 60:,.0f} minutes, at "
+        f"{resets_at:%Y-%m-%d %H:%M} UTC. The sync stopped here with its progress saved; the next sync goes on from there. "
+        "To stay within the limit: sync fewer streams or deselect columns, schedule syncs less often or at a quieter "
+        "time, or raise the site's limit (rate_limit in site_config.json; on Frappe Cloud, a larger plan)."
+    )
+
+
 class RetryAfterBackoff(BackoffStrategy):
-    """Honour Retry-After (429/503); otherwise exponential from 1 s, capped."""
+    """Honour Retry-After (429/503; longer waits stop the sync, see MAX_RATE_LIMIT_WAIT); otherwise exponential from
+    1 s, capped."""
 
     def backoff_time(self, response_or_exception, attempt_count: int) -> Optional[float]:
-        if isinstance(response_or_exception, requests.Response):
-            retry_after = response_or_exception.headers.get("Retry-After", "")
-            if retry_after.strip().isdigit():
-                return min(float(retry_after), MAX_BACKOFF_SECONDS)
+        if isinstance(response_or_exception, requests.Response) and _retry_after(response_or_exception):
+            return min(_retry_after(response_or_exception), MAX_RATE_LIMIT_WAIT)
         return min(2.0 ** max(attempt_count - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+class RateLimitPacer:
+    """Slows down before Frappe's rate limit is reached (frappe/rate_limiter.py). A site with `rate_limit` counts
+    server time per window; each answer says how much was left when the request started (X-RateLimit-Remaining, µs),
+    what the request cost (X-RateLimit-Used) and when the window resets (X-RateLimit-Reset, s). Once less than half
+    is left, request starts are spaced so that what is left lasts until the reset."""
+
+    def __init__(self, logger: Optional[logging.Logger] = None) -> None:
+        self._lock = threading.Lock()
+        self._interval = 0.0  # seconds between request starts
+        self._next_start = 0.0
+        self._logger = logger or logging.getLogger("airbyte")
+
+    def observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        headers = response.headers
+        try:
+            limit, remaining = int(headers["X-RateLimit-Limit"]), int(headers["X-RateLimit-Remaining"])
+            used, reset = int(headers.get("X-RateLimit-Used") or 0), float(headers["X-RateLimit-Reset"])
+        except (KeyError, ValueError):
+            return
+        left = max(remaining - used, 0)
+        interval = 0.0 if left > limit / 2 else min(reset, reset * max(used, 1) / max(left, 1))
+        with self._lock:
+            if interval and not self._interval:
+                self._logger.info(f"ERPNext's rate limit: {left / max(limit, 1):.0%} of this window's server time is left; spacing requests to last until it resets in {reset:,.0f} s.")
+            self._interval = interval
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_start)
+            self._next_start = start + self._interval
+        if start > now:
+            time.sleep(start - now)
 
 
 class WholeBodyAdapter(HTTPAdapter):
@@ -181,15 +260,35 @@ class WholeBodyAdapter(HTTPAdapter):
         return response
 
 
+class RequestLimiter:
+    """Paced under the site's rate limit (RateLimitPacer), at most `limit` requests in flight across every stream and range of a run; and, in `pages`, at most `limit`
+    pages of records fetched and not yet handed on, so that readers wait for the output instead of piling up decoded
+    pages (at 0 ms latency the output is the bottleneck: without this bound, peak RSS was up to ~30 MB higher at 500k)."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+        self.pages = threading.BoundedSemaphore(limit)
+        self.pacer = RateLimitPacer()
+
+    def __enter__(self) -> None:
+        self._slots.acquire()
+        self.pacer.wait()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._slots.release()
+
+
 class LimitedHttpClient(HttpClient):
     """The CDK's client, holding one of the run's request slots while a request (retries included) is under way."""
 
-    def __init__(self, *args: Any, limiter: Optional[ContextManager] = None, **kwargs: Any):
+    def __init__(self, *args: Any, limiter: Optional[RequestLimiter] = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._limiter = limiter or nullcontext()
         adapter = WholeBodyAdapter(pool_connections=MAX_CONNECTION_POOL_SIZE, pool_maxsize=MAX_CONNECTION_POOL_SIZE)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
+        if limiter:  # every answer, retried ones included, tells the pacer how much of the rate limit is left
+            self._session.hooks["response"].append(limiter.pacer.observe)
 
     def send_request(self, *args: Any, **kwargs: Any) -> Any:
         with self._limiter:
@@ -197,14 +296,20 @@ class LimitedHttpClient(HttpClient):
 
 
 def http_client(
-    name: str, config: ErpnextConfig, logger: logging.Logger, doctype: Optional[str] = None, limiter: Optional[ContextManager] = None, max_retries: Optional[int] = None
+    name: str,
+    config: ErpnextConfig,
+    logger: logging.Logger,
+    doctype: Optional[str] = None,
+    limiter: Optional[RequestLimiter] = None,
+    max_retries: Optional[int] = None,
+    splittable: bool = False,
 ) -> HttpClient:
     """The CDK's HTTP client with Frappe's auth, error mapping and backoff: used for every request the connector sends."""
     return LimitedHttpClient(
         limiter=limiter,
         name=name,
         logger=logger,
-        error_handler=FrappeErrorHandler(logger, doctype, max_retries),
+        error_handler=FrappeErrorHandler(logger, doctype, max_retries, splittable),
         backoff_strategy=RetryAfterBackoff(),
         authenticator=authenticator(config),
         request_timeout=REQUEST_TIMEOUT,

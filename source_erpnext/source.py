@@ -23,17 +23,16 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .doctypes import STANDARD_DOCTYPES, configured_doctypes
-from .concurrency import RequestLimiter, read_streams_concurrently
+from .concurrency import read_streams_concurrently
 from . import http
-from .http import CHECK_RETRIES, get_json, http_client
+from .http import CHECK_RETRIES, RequestLimiter, get_json, http_client
 from .spec import DOCUMENTATION_URL, ErpnextConfig, parse_config
-from .streams import DocTypeStream, PageSizeProbe
+from .streams import DocTypeStream
 
 
 class SourceErpnext(AbstractSource):
     def __init__(self) -> None:
         super().__init__()
-        self._probe = PageSizeProbe()
         self._limiter: Optional[RequestLimiter] = None  # one per run: every stream's requests share its slots
 
     @property
@@ -126,7 +125,7 @@ class SourceErpnext(AbstractSource):
         settings = parse_config(config)
         self._limiter = self._limiter or RequestLimiter(settings.max_concurrency)
         standard = {d.doctype for d in STANDARD_DOCTYPES}
-        return [DocTypeStream(d, settings, self._probe, self._limiter, standard=d.doctype in standard) for d in configured_doctypes(settings)]
+        return [DocTypeStream(d, settings, self._limiter, standard=d.doctype in standard) for d in configured_doctypes(settings)]
 
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog, state: Optional[List[AirbyteStateMessage]] = None) -> Iterator[AirbyteMessage]:
         workers = parse_config(config).max_concurrency

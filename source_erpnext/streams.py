@@ -1,15 +1,12 @@
-"""One stream class for every DocType: keyset pages over (modified, name), child rows per page, deletions, state."""
+"""One stream class for every DocType: keyset pages over (modified, name), with child rows, deletions and state."""
 
 import json
-import re
-import threading
 import time
 from contextlib import closing
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional
-from urllib.parse import quote_plus
 
 import requests
 from airbyte_cdk.models import (
@@ -27,103 +24,17 @@ from airbyte_cdk.models import Type as MessageType
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from .children import ChildRows
+from .concurrency import modified_ranges, read_concurrently
+from .deletions import DELETED_DOCUMENT, DeletionLog, deletion_record
 from .doctypes import DocType
-from .concurrency import RequestLimiter, modified_ranges, read_concurrently
-from .http import REQUEST_TIMEOUT, decode_json, get_json, http_client, resource_path
+from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_client, resource_path
+from .keyset import KEYSET_ORDER, PageSizeProbe, keyset_filters, later_position, parse_modified, position_of, saved_position
+from .request_line import compact_json
 from .schemas import DELETED_AT, DocTypeMeta, load_meta, stream_schema
 from .spec import ErpnextConfig, format_datetime
 
-KEYSET_ORDER = "modified asc, name asc"
-DELETED_FIELDS = ["name", "deleted_name", "deleted_doctype", "creation", "modified", "restored"]
-MAX_FILTER_URL_CHARS = 7000  # keeps `parent in [...]` requests under nginx's 8 KB request line
 PROGRESS_SECONDS = 10
-URL_SAFE = re.compile(r"[A-Za-z0-9._~-]*")  # characters a URL carries as they are
-
-
-class PageSizeProbe:
-    """Remembers the largest page the site has returned in this run.
-
-    A page shorter than asked ends a listing only when the site has already returned a longer page, so a
-    site or proxy that caps the page size silently (fewer rows than asked) never cuts a listing short.
-    """
-
-    def __init__(self) -> None:
-        self._largest = 0
-        self._lock = threading.Lock()
-
-    def is_last_page(self, rows: int, asked: int) -> bool:
-        with self._lock:
-            known_uncapped = rows < self._largest
-            self._largest = max(self._largest, rows)
-        return rows == 0 or (rows < asked and known_uncapped)
-
-
-def parse_modified(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("T", " "))
-
-
-def position_of(row: Mapping[str, Any]) -> Dict[str, str]:
-    return {"modified": format_datetime(parse_modified(row["modified"])), "name": row["name"]}
-
-
-def saved_position(value: Mapping[str, Any]) -> Dict[str, str]:
-    """A position from a saved state: `modified` (normalised), and `name` when there is one."""
-    if not value or not value.get("modified"):
-        return {}
-    position = {"modified": format_datetime(parse_modified(value["modified"]))}
-    if isinstance(value.get("name"), str):
-        position["name"] = value["name"]
-    return position
-
-
-def later_position(saved: Mapping[str, Any], position: Mapping[str, Any]) -> Dict[str, str]:
-    """`position`, unless it lies before `saved` (rows re-read in the lookback window): a state never moves back."""
-    chosen = position if position.get("modified") and position["modified"] >= saved.get("modified", "") else saved
-    return {key: chosen[key] for key in ("modified", "name") if chosen.get(key) is not None}
-
-
-def deletion_record(name: str, deleted_at: str) -> Dict[str, str]:
-    """What a deduped destination needs to remove a row: its key, a cursor after its last version, the deletion time."""
-    return {"name": name, "modified": deleted_at, DELETED_AT: deleted_at}
-
-
-def keyset_filters(position: Mapping[str, str]) -> tuple:
-    """(filters, or_filters) for rows after `position` in (modified, name) order.
-
-    modified >= M AND (modified > M OR name > N) is "modified > M or (modified = M and name > N)" in
-    Frappe's filter language, where filters are ANDed and or_filters ORed.
-    """
-    if not position.get("modified"):
-        return [], []
-    filters = [["modified", ">=", position["modified"]]]
-    if position.get("name") is None:
-        return filters, []
-    return filters, [["modified", ">", position["modified"]], ["name", ">", position["name"]]]
-
-
-def in_filter(names: List[str]) -> Any:
-    """The value of an `in` filter on names. Frappe also takes a comma-separated string (it splits and strips), about a
-    third of the URL of a JSON list; names holding a comma or outer spaces need the list."""
-    return ",".join(names) if all("," not in n and n == n.strip() for n in names) else names
-
-
-def name_chunks(names: List[str]) -> Iterable[List[str]]:
-    """Split names so that each `in` filter stays well under the web server's URL limit."""
-    as_string = isinstance(in_filter(names), str)
-    chunk: List[str] = []
-    size = 0
-    for name in names:
-        if URL_SAFE.fullmatch(name):
-            cost = len(name) + (3 if as_string else 10)  # `%2C` between names; or `%22name%22%2C+`
-        else:
-            cost = len(quote_plus(name if as_string else json.dumps(name))) + (3 if as_string else 4)
-        if chunk and size + cost > MAX_FILTER_URL_CHARS:
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(name)
-        size += cost
-    if chunk:
-        yield chunk
 
 
 class DocTypeStream(HttpStream):
@@ -131,10 +42,10 @@ class DocTypeStream(HttpStream):
     cursor_field = "modified"
     state_checkpoint_interval = None  # a state message follows every page: see _emit
 
-    def __init__(self, doctype: DocType, config: ErpnextConfig, probe: PageSizeProbe, limiter: RequestLimiter, standard: bool = True):
+    def __init__(self, doctype: DocType, config: ErpnextConfig, limiter: RequestLimiter, standard: bool = True):
         self._doctype = doctype
         self._config = config
-        self._probe = probe
+        self._probe = PageSizeProbe()  # the stream's own pages: child rows and deletions have theirs
         self._standard = standard
         self._state: Dict[str, Any] = {}
         self._incremental = False
@@ -142,7 +53,9 @@ class DocTypeStream(HttpStream):
         self._limiter = limiter
         super().__init__()
         self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype, limiter)
-        self._deletions_client = http_client(doctype.stream, config, self.logger, "Deleted Document", limiter)
+        self._deletions_client = http_client(doctype.stream, config, self.logger, DELETED_DOCUMENT, limiter)
+        # Child-row requests grow with the names of a page's parents: one refused for its length is split, not failed.
+        self._children_client = http_client(doctype.stream, config, self.logger, doctype.doctype, limiter, splittable=True)
 
     @property
     def name(self) -> str:
@@ -172,6 +85,17 @@ class DocTypeStream(HttpStream):
             company_field="company" if self.meta.has_field("company") else None,
             submittable=self.meta.is_submittable,
         )
+
+    @cached_property
+    def children(self) -> ChildRows:
+        def get_children(child: str, params: Mapping[str, Any]) -> List[dict]:
+            return self._get_list(child, params, self._children_client)
+
+        return ChildRows(self._doctype.doctype, self.table.child_tables, get_children, self._url_of, self._config.page_size)
+
+    @cached_property
+    def deletion_log(self) -> DeletionLog:
+        return DeletionLog(self._doctype.doctype, self._get_list, self._config.page_size)
 
     def get_json_schema(self) -> Mapping[str, Any]:
         return self._schema
@@ -244,6 +168,7 @@ class DocTypeStream(HttpStream):
         # Once the destination holds the stream, a document that stops matching the config (disabled, cancelled)
         # must reach it too: such reads ask without those conditions and turn leavers into deletion records.
         self._catch_leavers = self._incremental and bool(self._state.get("modified")) and bool(self.table.status(self._config))
+        self._replicated_until = self._state.get("modified")  # documents created later cannot be in the destination
         self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
         start = self._start_position(self._state)
         deletions_from = self._deletions_start() if self._incremental and self._config.sync_deletions else None
@@ -277,16 +202,28 @@ class DocTypeStream(HttpStream):
     def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
         self._log_progress(len(rows))
         if self._catch_leavers:
-            required = self.table.status(self._config)
-            rows = [row if all(row.get(f) == v for f, v in required.items()) else deletion_record(row["name"], row["modified"]) for row in rows]
+            rows = self._leavers_as_deletions(rows)
         # Records leave as messages: the CDK would otherwise copy each dict and look up a transform for it.
         emitted_at, stream = int(time.time() * 1000), self.name
         for row in rows:
+            row.setdefault(DELETED_AT, None)  # as the docs and schema say: null outside deletion records
             yield AirbyteMessage(type=MessageType.RECORD, record=AirbyteRecordMessage(stream=stream, data=row, emitted_at=emitted_at))
         if self._incremental:
             if position:
                 self._advance_state(position)
             yield self._state_message()  # after every page, even when a range ahead of the watermark delivered it
+
+    def _leavers_as_deletions(self, rows: List[dict]) -> List[dict]:
+        """Rows that no longer match the config (disabled, cancelled) as deletion records, if they may have been
+        replicated; those created after the saved position never were, and are left out."""
+        required = self.table.status(self._config)
+        kept = []
+        for row in rows:
+            if all(row.get(f) == v for f, v in required.items()):
+                kept.append(row)
+            elif not row.get("creation") or format_datetime(parse_modified(row["creation"])) <= self._replicated_until:
+                kept.append(deletion_record(row["name"], row["modified"]))
+        return kept
 
     def _log_progress(self, records: int) -> None:
         """Records and pages so far, at most every PROGRESS_SECONDS, so a long read shows it is alive without flooding."""
@@ -310,7 +247,8 @@ class DocTypeStream(HttpStream):
                     raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
                 last = self._probe.is_last_page(len(rows), self._config.page_size)  # seen even if the reader stops here
                 if rows:
-                    self._attach_children(rows)
+                    if self.table.child_tables:
+                        self.children.attach(rows)
                     yield rows
             if last:
                 return
@@ -321,17 +259,9 @@ class DocTypeStream(HttpStream):
         filters, or_filters = keyset_filters(token.get("position") or {})
         if token.get("before"):
             filters.append(["modified", "<", token["before"]])
-        return self._list_params(self.list_filters() + filters, or_filters, ["*"])
-
-    def _list_params(self, filters: list, or_filters: list, fields: List[str]) -> Dict[str, Any]:
-        params = {
-            "fields": json.dumps(fields),
-            "filters": json.dumps(filters),
-            "order_by": KEYSET_ORDER,
-            "limit_page_length": self._config.page_size,
-        }
+        params = {"fields": json.dumps(["*"]), "filters": compact_json(self.list_filters() + filters), "order_by": KEYSET_ORDER, "limit_page_length": self._config.page_size}
         if or_filters:
-            params["or_filters"] = json.dumps(or_filters)
+            params["or_filters"] = compact_json(or_filters)
         return params
 
     def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:
@@ -351,11 +281,12 @@ class DocTypeStream(HttpStream):
             raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
         return rows
 
-    def _get_list(self, doctype: str, params: Mapping[str, Any]) -> List[dict]:
-        client = self._deletions_client if doctype == "Deleted Document" else self._http_client
-        _, response = client.send_request(
-            "GET", self.url_base + resource_path(doctype), request_kwargs={"timeout": REQUEST_TIMEOUT}, params=dict(params)
-        )
+    def _url_of(self, doctype: str) -> str:
+        return self.url_base + resource_path(doctype)
+
+    def _get_list(self, doctype: str, params: Mapping[str, Any], client: Any = None) -> List[dict]:
+        client = client or (self._deletions_client if doctype == DELETED_DOCUMENT else self._http_client)
+        _, response = client.send_request("GET", self._url_of(doctype), request_kwargs={"timeout": REQUEST_TIMEOUT}, params=dict(params))
         return self._rows(response)
 
     @property
@@ -378,30 +309,6 @@ class DocTypeStream(HttpStream):
         """One cheap list request: a 403 names the DocType and the permission to grant."""
         self._get_list(self._doctype.doctype, {"fields": json.dumps(["name"]), "limit_page_length": 1})
 
-    # -- child tables: one request per page of parents (per ~200 parents when names are long) ----------
-
-    def _attach_children(self, rows: List[dict]) -> None:
-        for fieldname, child in self.table.child_tables.items():
-            by_parent: Dict[str, List[dict]] = {row["name"]: [] for row in rows}
-            for names in name_chunks(list(by_parent)):
-                for child_row in self._child_rows(child, fieldname, names):
-                    by_parent.setdefault(child_row.get("parent"), []).append(child_row)
-            for row in rows:
-                row[fieldname] = sorted(by_parent[row["name"]], key=lambda child_row: child_row.get("idx") or 0)
-
-    def _child_rows(self, child: str, fieldname: str, parents: List[str]) -> Iterable[dict]:
-        scope = [["parenttype", "=", self._doctype.doctype], ["parentfield", "=", fieldname], ["parent", "in", in_filter(parents)]]
-        limit = self._config.page_size * 4
-        after: Optional[str] = None
-        while True:
-            filters = scope + ([["name", ">", after]] if after is not None else [])
-            params = {"parent": self._doctype.doctype, "fields": json.dumps(["*"]), "filters": json.dumps(filters), "order_by": "name asc", "limit_page_length": limit}
-            rows = self._get_list(child, params)
-            yield from rows
-            if self._probe.is_last_page(len(rows), limit):
-                return
-            after = rows[-1]["name"]
-
     # -- deletions ---------------------------------------------------------------------------------
 
     def _deletions_start(self) -> Dict[str, Any]:
@@ -412,26 +319,14 @@ class DocTypeStream(HttpStream):
         if self._state.get("modified"):  # deletions just turned on: from where the records were read up to
             self._state["deletions"] = {"modified": self._state["modified"]}
             return self._start_position(self._state["deletions"])
-        params = {**self._list_params(self._deletions_scope(), [], ["name", "modified"]), "order_by": "modified desc, name desc", "limit_page_length": 1}
-        newest = self._get_list("Deleted Document", params)
-        self._state["deletions"] = position_of(newest[0]) if newest else {}  # {}: from the first deletion on
+        self._state["deletions"] = self.deletion_log.newest_position()  # {}: from the first deletion on
         return dict(self._state["deletions"])
-
-    def _deletions_scope(self) -> List[list]:
-        return [["deleted_doctype", "=", self._doctype.doctype]]
 
     def _read_deletions(self, position: Dict[str, Any]) -> Iterable[Any]:
         """Deleted Document rows for this DocType become records with _ab_cdc_deleted_at, for deduped destinations."""
-        scope = self._deletions_scope()
-        while True:
-            filters, or_filters = keyset_filters(position)
-            rows = self._get_list("Deleted Document", self._list_params(scope + filters, or_filters, DELETED_FIELDS))
-            for row in rows:
-                if not row.get("restored"):
-                    yield deletion_record(row["deleted_name"], row.get("creation") or row["modified"])
-            if rows:
-                position = position_of(rows[-1])
-                self._state["deletions"] = later_position(self._state["deletions"], position)
-                yield self._state_message()
-            if self._probe.is_last_page(len(rows), self._config.page_size):
-                return
+        for records, position in self.deletion_log.pages(position):
+            emitted_at = int(time.time() * 1000)
+            for record in records:
+                yield AirbyteMessage(type=MessageType.RECORD, record=AirbyteRecordMessage(stream=self.name, data=record, emitted_at=emitted_at))
+            self._state["deletions"] = later_position(self._state["deletions"], position)
+            yield self._state_message()

@@ -17,6 +17,9 @@ API_KEY, API_SECRET = "demo-api-key", "demo-api-secret"
 LIMITED_API_KEY, LIMITED_API_SECRET = "limited-api-key", "limited-api-secret"
 API_USER, LIMITED_USER = "api-reader@example.com", "limited-reader@example.com"
 MAX_REQUEST_LINE = 8192  # nginx large_client_header_buffers 4 8k
+GUNICORN_REQUEST_LINE = 4094  # behind nginx, gunicorn's default --limit-request-line (what production runs)
+GUNICORN_PAGE = ("<html>\n  <head>\n    <title>Bad Request</title>\n  </head>\n  <body>\n    <h1><p>Bad Request</p></h1>\n"
+                 "    {0}\n  </body>\n</html>\n")  # gunicorn.util.write_error
 
 NGINX_PAGE = ("<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n"
               "<hr><center>nginx/1.18.0 (Ubuntu)</center>\r\n</body>\r\n</html>\r\n")
@@ -91,10 +94,12 @@ class ErpnextTestServer:
         with self._stats_lock:
             self._requests, self._non_get, self._faults, self._total = {}, 0, 0, 0
             self._record_pages = {}  # list requests for whole documents (fields *) by path, child tables excluded
+            self._longest_line = 0  # the longest request line received, refused ones included
 
     def stats(self):
         with self._stats_lock:
             return {"requests": dict(self._requests), "record_pages": dict(self._record_pages), "non_get": self._non_get,
+                    "longest_request_line": self._longest_line,
                     "faults": self._faults, "total": self._total}
 
     def _count_record_page(self, path):
@@ -226,15 +231,23 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def handle_one_request(self):
-        # like BaseHTTPRequestHandler.handle_one_request, but nginx's request-line limit and its 414 page
+        # like BaseHTTPRequestHandler.handle_one_request, but with nginx's and gunicorn's request-line limits and their pages
         try:
             self.raw_requestline = self.rfile.readline(1 << 20)
             if not self.raw_requestline:
                 self.close_connection = True
                 return
+            line = len(self.raw_requestline.rstrip(b"\r\n"))
+            with self.srv._stats_lock:
+                self.srv._longest_line = max(self.srv._longest_line, line)
             if len(self.raw_requestline) > MAX_REQUEST_LINE:
                 self.requestline, self.request_version, self.command = "", "HTTP/1.1", "GET"
                 self._send(414, NGINX_PAGE.format("414 Request-URI Too Large"), "text/html", close=True)
+                return
+            if line > GUNICORN_REQUEST_LINE:  # gunicorn's LimitRequestLine, answered as gunicorn does
+                self.requestline, self.request_version, self.command = "", "HTTP/1.1", "GET"
+                message = f"Request Line is too large ({line} > {GUNICORN_REQUEST_LINE})"
+                self._send(400, GUNICORN_PAGE.format(message), "text/html", close=True)
                 return
             if not self.parse_request():
                 return

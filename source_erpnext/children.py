@@ -1,0 +1,86 @@
+"""Child-table rows (Sales Order Item, Item Reorder, ...) for a page of parent records, in as few requests as fit
+the web server's request line: `parent in [...]` per run of parents, never one request per document."""
+
+import json
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.request_window_split_exception import RequestWindowSplitRequiredException
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from .keyset import PageSizeProbe
+from .request_line import REQUEST_LINE_BUDGET, compact_json, fit_names, in_value, request_line_length
+
+CHILD_PAGES_PER_PARENT_PAGE = 4  # child rows asked per request, in parent pages: most pages need one request
+CONTINUATION_ROOM = len(',["name",">",""]') * 3 + 20  # the `name >` filter of a next child page, for a 20-byte name
+GetList = Callable[[str, Mapping[str, object]], List[dict]]
+
+
+class ChildRows:
+    """Attaches child rows to parent records; learns from its own pages (PageSizeProbe) and from the server's refusals
+    (a request refused for its length lowers the budget for the rest of the run)."""
+
+    def __init__(self, parent_doctype: str, child_tables: Mapping[str, str], get_list: GetList, url_of: Callable[[str], str], page_size: int):
+        self._parent = parent_doctype
+        self._child_tables = child_tables
+        self._get_list = get_list
+        self._url_of = url_of
+        self._limit = page_size * CHILD_PAGES_PER_PARENT_PAGE
+        self._probe = PageSizeProbe()
+        self.budget = REQUEST_LINE_BUDGET
+
+    def attach(self, parents: List[dict]) -> None:
+        """Sets each child-table field of each parent to its rows, in `idx` order."""
+        for fieldname, child in self._child_tables.items():
+            by_parent: Dict[str, List[dict]] = {row["name"]: [] for row in parents}
+            seen: Set[str] = set()
+            for names in self._fit(child, fieldname, list(by_parent)):
+                for row in self._rows(child, fieldname, names, seen):
+                    by_parent.setdefault(row.get("parent"), []).append(row)
+            for parent in parents:
+                parent[fieldname] = sorted(by_parent[parent["name"]], key=lambda row: row.get("idx") or 0)
+
+    def _params(self, fieldname: str, names: List[str], after: Optional[str]) -> Dict[str, object]:
+        filters = [["parenttype", "=", self._parent], ["parentfield", "=", fieldname], ["parent", "in", in_value(names) if names else []]]
+        if after is not None:
+            filters.append(["name", ">", after])
+        return {"parent": self._parent, "fields": json.dumps(["*"]), "filters": compact_json(filters), "order_by": "name asc", "limit_page_length": self._limit}
+
+    def _fit(self, child: str, fieldname: str, names: List[str]) -> Iterator[List[str]]:
+        as_string = isinstance(in_value(names), str)
+        empty = self._params(fieldname, [], None)
+        if as_string:  # the line with an empty comma-separated value
+            empty["filters"] = empty["filters"].replace('"in",[]', '"in",""')
+        fixed = request_line_length(self._url_of(child), empty) + CONTINUATION_ROOM
+        return fit_names(names, fixed, self.budget)
+
+    def _rows(self, child: str, fieldname: str, names: List[str], seen: Set[str]) -> Iterator[dict]:
+        """The child rows of `names`, each once (`seen`: rows already read for this page of parents)."""
+        after: Optional[str] = None
+        while True:
+            params = self._params(fieldname, names, after)
+            length = request_line_length(self._url_of(child), params)
+            refusal = f"a request line of {length} bytes is over the budget of {self.budget}" if length > self.budget else None
+            if not refusal:
+                try:
+                    rows = self._get_list(child, params)
+                except RequestWindowSplitRequiredException as error:  # refused for its length: the rest of the run uses shorter lines
+                    refusal, self.budget = error.error_message, min(self.budget, length * 3 // 4)
+            if refusal:
+                if len(names) == 1:
+                    message = f"ERPNext's web server refused every request for the {child} rows of {self._parent} '{names[0]}' as too long: {refusal}"
+                    raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+                # Read again in shorter runs (at least two, so this ends); rows already read are skipped.
+                runs = list(self._fit(child, fieldname, names))
+                if len(runs) == 1:
+                    runs = [names[: len(names) // 2], names[len(names) // 2 :]]
+                for run in runs:
+                    yield from self._rows(child, fieldname, run, seen)
+                return
+            for row in rows:
+                if row["name"] not in seen:
+                    seen.add(row["name"])
+                    yield row
+            if self._probe.is_last_page(len(rows), self._limit):
+                return
+            after = rows[-1]["name"]

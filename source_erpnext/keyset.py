@@ -1,0 +1,65 @@
+"""Keyset positions over (modified, name): what a page starts after, what a state saves, and how to ask Frappe for it."""
+
+import threading
+from datetime import datetime
+from typing import Any, Dict, Mapping
+
+from .spec import format_datetime
+
+KEYSET_ORDER = "modified asc, name asc"
+
+
+def parse_modified(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("T", " "))
+
+
+def position_of(row: Mapping[str, Any]) -> Dict[str, str]:
+    return {"modified": format_datetime(parse_modified(row["modified"])), "name": row["name"]}
+
+
+def saved_position(value: Mapping[str, Any]) -> Dict[str, str]:
+    """A position from a saved state: `modified` (normalised), and `name` when there is one."""
+    if not value or not value.get("modified"):
+        return {}
+    position = {"modified": format_datetime(parse_modified(value["modified"]))}
+    if isinstance(value.get("name"), str):
+        position["name"] = value["name"]
+    return position
+
+
+def later_position(saved: Mapping[str, Any], position: Mapping[str, Any]) -> Dict[str, str]:
+    """`position`, unless it lies before `saved` (rows re-read in the lookback window): a state never moves back."""
+    chosen = position if position.get("modified") and position["modified"] >= saved.get("modified", "") else saved
+    return {key: chosen[key] for key in ("modified", "name") if chosen.get(key) is not None}
+
+
+def keyset_filters(position: Mapping[str, str]) -> tuple:
+    """(filters, or_filters) for rows after `position` in (modified, name) order.
+
+    modified >= M AND (modified > M OR name > N) is "modified > M or (modified = M and name > N)" in
+    Frappe's filter language, where filters are ANDed and or_filters ORed.
+    """
+    if not position.get("modified"):
+        return [], []
+    filters = [["modified", ">=", position["modified"]]]
+    if position.get("name") is None:
+        return filters, []
+    return filters, [["modified", ">", position["modified"]], ["name", ">", position["name"]]]
+
+
+class PageSizeProbe:
+    """Remembers the largest page one listing (a stream's records, or its child rows) has returned in this run.
+
+    A page shorter than asked ends a listing only when the listing has already returned a longer page, so a
+    site or proxy that caps the page size silently (fewer rows than asked) never cuts a listing short.
+    """
+
+    def __init__(self) -> None:
+        self._largest = 0
+        self._lock = threading.Lock()
+
+    def is_last_page(self, rows: int, asked: int) -> bool:
+        with self._lock:
+            known_uncapped = rows < self._largest
+            self._largest = max(self._largest, rows)
+        return rows == 0 or (rows < asked and known_uncapped)
