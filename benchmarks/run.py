@@ -34,6 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from source_erpnext.request_line import CONTINUATION_ROOM, REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value
+
 REPO = Path(__file__).resolve().parent.parent
 API_KEY, API_SECRET = "demo-api-key", "demo-api-secret"
 # Documents per `--items` of the test server: Item 1, Bin 2, Sales Order 1/2, Purchase Order 1/5, Stock Entry 1/5,
@@ -53,7 +55,6 @@ STREAMS = [
 ]
 PARENT_DOCTYPES = {doctype for _, doctype, _, _ in STREAMS}
 CHILD_DOCTYPES = {child for _, _, children, _ in STREAMS for child in children.values()}
-MAX_FILTER_URL_CHARS = 7000  # as source_erpnext/streams.py
 RECORD_PREFIX = re.compile(rb'^\{"type":\s*"RECORD",\s*"record":\s*\{"stream":\s*"([^"]+)"')
 
 
@@ -66,18 +67,12 @@ def _position(row):
     return modified.strftime("%Y-%m-%d %H:%M:%S.%f"), row["name"]
 
 
-def _name_chunks(names):
-    """The connector's chunks (source_erpnext/streams.py name_chunks), as comma-separated `in` values."""
-    chunk, size = [], 0
-    for name in names:
-        cost = len(quote(name, safe="")) + 3
-        if chunk and size + cost > MAX_FILTER_URL_CHARS:
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(name)
-        size += cost
-    if chunk:
-        yield chunk
+def _child_params(doctype, fieldname, parents, after, limit):
+    """The connector's child-row request (source_erpnext/children.py)."""
+    filters = [["parenttype", "=", doctype], ["parentfield", "=", fieldname], ["parent", "in", parents]]
+    if after is not None:
+        filters.append(["name", ">", after])
+    return {"parent": doctype, "fields": '["*"]', "filters": compact_json(filters), "order_by": "name asc", "limit_page_length": limit}
 
 
 def bare_worker(url: str, page_size: int) -> None:
@@ -103,21 +98,20 @@ def bare_worker(url: str, page_size: int) -> None:
             if position:
                 filters.append(["modified", ">=", position[0]])
                 or_filters = [["modified", ">", position[0]], ["name", ">", position[1]]]
-            params = {"fields": '["*"]', "filters": json.dumps(filters), "order_by": "modified asc, name asc",
+            params = {"fields": '["*"]', "filters": compact_json(filters), "order_by": "modified asc, name asc",
                       "limit_page_length": page_size}
             if or_filters:
-                params["or_filters"] = json.dumps(or_filters)
+                params["or_filters"] = compact_json(or_filters)
             page = get_list(doctype, params)
             for fieldname, child in children.items():
                 by_parent = {row["name"]: [] for row in page}
                 limit = page_size * 4
-                for names in _name_chunks(list(by_parent)):
-                    scope = [["parenttype", "=", doctype], ["parentfield", "=", fieldname], ["parent", "in", ",".join(names)]]
+                child_url = f"{url}/api/resource/{quote(child, safe='')}"
+                runs = fit_in_filter(child_url, lambda parents: _child_params(doctype, fieldname, parents, None, limit), list(by_parent), REQUEST_LINE_BUDGET, CONTINUATION_ROOM)
+                for names in runs:
                     after = None
                     while True:
-                        child_filters = scope + ([["name", ">", after]] if after is not None else [])
-                        rows = get_list(child, {"parent": doctype, "fields": '["*"]', "filters": json.dumps(child_filters),
-                                                "order_by": "name asc", "limit_page_length": limit})
+                        rows = get_list(child, _child_params(doctype, fieldname, in_value(names), after, limit))
                         for child_row in rows:
                             by_parent.setdefault(child_row.get("parent"), []).append(child_row)
                         child_rows += len(rows)

@@ -2,17 +2,16 @@
 the web server's request line: `parent in [...]` per run of parents, never one request per document."""
 
 import json
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.request_window_split_exception import RequestWindowSplitRequiredException
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .keyset import PageSizeProbe
-from .request_line import REQUEST_LINE_BUDGET, compact_json, fit_names, in_value, request_line_length
+from .request_line import CONTINUATION_ROOM, REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
 
 CHILD_PAGES_PER_PARENT_PAGE = 4  # child rows asked per request, in parent pages: most pages need one request
-CONTINUATION_ROOM = len(',["name",">",""]') * 3 + 20  # the `name >` filter of a next child page, for a 20-byte name
 GetList = Callable[[str, Mapping[str, object]], List[dict]]
 
 
@@ -40,25 +39,21 @@ class ChildRows:
             for parent in parents:
                 parent[fieldname] = sorted(by_parent[parent["name"]], key=lambda row: row.get("idx") or 0)
 
-    def _params(self, fieldname: str, names: List[str], after: Optional[str]) -> Dict[str, object]:
-        filters = [["parenttype", "=", self._parent], ["parentfield", "=", fieldname], ["parent", "in", in_value(names) if names else []]]
+    def _params(self, fieldname: str, parents: Any, after: Optional[str] = None) -> Dict[str, object]:
+        """The request for the child rows of `parents` (an `in` value, see in_value), after the row named `after`."""
+        filters = [["parenttype", "=", self._parent], ["parentfield", "=", fieldname], ["parent", "in", parents]]
         if after is not None:
             filters.append(["name", ">", after])
         return {"parent": self._parent, "fields": json.dumps(["*"]), "filters": compact_json(filters), "order_by": "name asc", "limit_page_length": self._limit}
 
     def _fit(self, child: str, fieldname: str, names: List[str]) -> Iterator[List[str]]:
-        as_string = isinstance(in_value(names), str)
-        empty = self._params(fieldname, [], None)
-        if as_string:  # the line with an empty comma-separated value
-            empty["filters"] = empty["filters"].replace('"in",[]', '"in",""')
-        fixed = request_line_length(self._url_of(child), empty) + CONTINUATION_ROOM
-        return fit_names(names, fixed, self.budget)
+        return fit_in_filter(self._url_of(child), lambda parents: self._params(fieldname, parents), names, self.budget, CONTINUATION_ROOM)
 
     def _rows(self, child: str, fieldname: str, names: List[str], seen: Set[str]) -> Iterator[dict]:
         """The child rows of `names`, each once (`seen`: rows already read for this page of parents)."""
         after: Optional[str] = None
         while True:
-            params = self._params(fieldname, names, after)
+            params = self._params(fieldname, in_value(names), after)
             length = request_line_length(self._url_of(child), params)
             refusal = f"a request line of {length} bytes is over the budget of {self.budget}" if length > self.budget else None
             if not refusal:

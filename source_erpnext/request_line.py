@@ -6,12 +6,13 @@ whose length depends on data (`parent in [...]` for child rows) are cut to fit.
 """
 
 import json
-from typing import Any, Iterator, List, Mapping
+from typing import Any, Callable, Iterator, List, Mapping
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 MAX_REQUEST_LINE = 4094  # gunicorn's default --limit-request-line
 REQUEST_LINE_BUDGET = 4000  # under gunicorn's limit, with room for a proxy that prefixes the path
 SEPARATOR = len(quote_plus(","))
+CONTINUATION_ROOM = len(quote_plus(',["name",">",""]')) + 20  # a next page's `name >` filter, for a 20-byte row name
 
 
 def compact_json(value: Any) -> str:
@@ -36,17 +37,17 @@ def name_cost(name: str, as_string: bool) -> int:
     return len(quote_plus(quoted[1:-1] if as_string else quoted)) + SEPARATOR
 
 
-def fit_names(names: List[str], fixed: int, budget: int) -> Iterator[List[str]]:
-    """Consecutive runs of `names`, each as long as keeps a request line of `fixed` bytes plus its `in` value within
-    `budget`. `fixed` is the line with an empty value: every name then adds exactly name_cost (see request_line_length)."""
+def fit_in_filter(url: str, params_for: Callable[[Any], Mapping[str, Any]], names: List[str], budget: int, room: int = 0) -> Iterator[List[str]]:
+    """Consecutive runs of `names`, each as long as keeps the request line of `params_for(in_value(run))` plus `room`
+    within `budget`. The line with an empty value is measured once; every name then adds exactly name_cost."""
     as_string = isinstance(in_value(names), str)
+    size = empty = request_line_length(url, params_for("" if as_string else [])) + room - SEPARATOR  # no separator before the first name
     chunk: List[str] = []
-    size = fixed - SEPARATOR  # the first name has no separator before it
     for name in names:
         cost = name_cost(name, as_string)
         if chunk and size + cost > budget:
             yield chunk
-            chunk, size = [], fixed - SEPARATOR
+            chunk, size = [], empty
         chunk.append(name)
         size += cost
     if chunk:
