@@ -7,6 +7,10 @@ from typing import Any, Dict, Mapping
 from .spec import format_datetime
 
 KEYSET_ORDER = "modified asc, name asc"
+# Frappe's own floor for datetimes (FallBackDateTimeStr). A page with no position still asks `modified >= EARLIEST`:
+# without a condition on `modified`, MariaDB plans `order by modified, name limit N` as a scan and sort of the whole
+# table; with one, as a range on the `modified` index read in order (measured on MariaDB 10.11 from ~4k rows up).
+EARLIEST = "0001-01-01 00:00:00.000000"
 
 
 def parse_modified(value: Any) -> datetime:
@@ -39,10 +43,8 @@ def keyset_filters(position: Mapping[str, str]) -> tuple:
     modified >= M AND (modified > M OR name > N) is "modified > M or (modified = M and name > N)" in
     Frappe's filter language, where filters are ANDed and or_filters ORed.
     """
-    if not position.get("modified"):
-        return [], []
-    filters = [["modified", ">=", position["modified"]]]
-    if position.get("name") is None:
+    filters = [["modified", ">=", position.get("modified") or EARLIEST]]
+    if not position.get("modified") or position.get("name") is None:
         return filters, []
     return filters, [["modified", ">", position["modified"]], ["name", ">", position["name"]]]
 
