@@ -2,6 +2,7 @@
 the web server's request line: `parent in [...]` per run of parents, never one request per document."""
 
 import json
+import re
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set
 
 from airbyte_cdk.models import FailureType
@@ -9,23 +10,31 @@ from airbyte_cdk.sources.streams.http.request_window_split_exception import Requ
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .keyset import PageSizeProbe
-from .request_line import CONTINUATION_ROOM, REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
+from .request_line import CONTINUATION_ROOM, MAX_REQUEST_LINE, REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
 
 CHILD_PAGES_PER_PARENT_PAGE = 4  # child rows asked per request, in parent pages: most pages need one request
 GetList = Callable[[str, Mapping[str, object]], List[dict]]
+
+
+def budget_after_refusal(reason: str, length: int) -> int:
+    """A budget under the limit a refusal names (gunicorn: "Request Line is too large (6786 > 4094)"), else 3/4 of the
+    refused length."""
+    limit = re.search(r"\(\d+ > (\d+)\)", reason)
+    return int(limit.group(1)) * REQUEST_LINE_BUDGET // MAX_REQUEST_LINE if limit else length * 3 // 4
 
 
 class ChildRows:
     """Attaches child rows to parent records; learns from its own pages (PageSizeProbe) and from the server's refusals
     (a request refused for its length lowers the budget for the rest of the run)."""
 
-    def __init__(self, parent_doctype: str, child_tables: Mapping[str, str], get_list: GetList, url_of: Callable[[str], str], page_size: int):
+    def __init__(self, parent_doctype: str, child_tables: Mapping[str, str], get_list: GetList, url_of: Callable[[str], str], page_size: int, parent_pages: PageSizeProbe):
         self._parent = parent_doctype
         self._child_tables = child_tables
         self._get_list = get_list
         self._url_of = url_of
         self._limit = page_size * CHILD_PAGES_PER_PARENT_PAGE
         self._probe = PageSizeProbe()
+        self._parent_pages = parent_pages  # a short child page under a page size the parents reached is the last
         self.budget = REQUEST_LINE_BUDGET
 
     def attach(self, parents: List[dict]) -> None:
@@ -60,7 +69,7 @@ class ChildRows:
                 try:
                     rows = self._get_list(child, params)
                 except RequestWindowSplitRequiredException as error:  # refused for its length: the rest of the run uses shorter lines
-                    refusal, self.budget = error.error_message, min(self.budget, length * 3 // 4)
+                    refusal, self.budget = error.error_message, min(self.budget, budget_after_refusal(error.error_message or "", length))
             if refusal:
                 if len(names) == 1:
                     message = f"ERPNext's web server refused every request for the {child} rows of {self._parent} '{names[0]}' as too long: {refusal}"
@@ -76,6 +85,6 @@ class ChildRows:
                 if row["name"] not in seen:
                     seen.add(row["name"])
                     yield row
-            if self._probe.is_last_page(len(rows), self._limit):
+            if self._probe.is_last_page(len(rows), self._limit, proven=self._parent_pages.largest):
                 return
             after = rows[-1]["name"]

@@ -221,7 +221,7 @@ class RateLimitPacer:
     def __init__(self, logger: Optional[logging.Logger] = None) -> None:
         self._lock = threading.Lock()
         self._interval = 0.0  # seconds between request starts
-        self._next_start = 0.0
+        self._last_start = float("-inf")
         self._logger = logger or logging.getLogger("airbyte")
 
     def observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -241,8 +241,7 @@ class RateLimitPacer:
     def wait(self) -> None:
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._next_start)
-            self._next_start = start + self._interval
+            start = self._last_start = max(now, self._last_start + self._interval)
         if start > now:
             time.sleep(start - now)
 

@@ -50,7 +50,7 @@ def keyset_filters(position: Mapping[str, str]) -> tuple:
 
 
 class PageSizeProbe:
-    """Remembers the largest page one listing (a stream's records, or its child rows) has returned in this run.
+    """Remembers the largest page one listing (a stream's records, its child rows, its deletions) has returned.
 
     A page shorter than asked ends a listing only when the listing has already returned a longer page, so a
     site or proxy that caps the page size silently (fewer rows than asked) never cuts a listing short.
@@ -60,8 +60,13 @@ class PageSizeProbe:
         self._largest = 0
         self._lock = threading.Lock()
 
-    def is_last_page(self, rows: int, asked: int) -> bool:
+    @property
+    def largest(self) -> int:
+        return self._largest
+
+    def is_last_page(self, rows: int, asked: int, proven: int = 0) -> bool:
+        """`proven`: a page size the stream has seen elsewhere (its records' pages, for its child rows)."""
         with self._lock:
-            known_uncapped = rows < self._largest
+            known_uncapped = rows < max(self._largest, proven)
             self._largest = max(self._largest, rows)
         return rows == 0 or (rows < asked and known_uncapped)

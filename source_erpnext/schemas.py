@@ -53,8 +53,11 @@ class DocTypeMeta:
 
 def fetch_meta(client: HttpClient, config: ErpnextConfig, doctype: str) -> DocTypeMeta:
     """One request: frappe.desk.form.load.getdoctype returns the merged meta of the DocType and of its child DocTypes."""
-    answer = get_json(client, config, "api/method/frappe.desk.form.load.getdoctype", {"doctype": doctype})
+    # with_parent: for a child table, Frappe names its parent DocType (parent_dt) and answers with the parent's metadata.
+    answer = get_json(client, config, "api/method/frappe.desk.form.load.getdoctype", {"doctype": doctype, "with_parent": 1})
     metas = {doc["name"]: doc for doc in answer.get("docs", []) if isinstance(doc, dict) and "name" in doc}
+    if answer.get("parent_dt") or metas.get(doctype, {}).get("istable"):
+        raise_child_table(doctype, answer.get("parent_dt"), metas)
     if doctype not in metas:
         message = f"ERPNext has no DocType named exactly '{doctype}' (its metadata answer holds {', '.join(metas) or 'none'}). Check the name's spelling and case."
         raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
@@ -72,6 +75,17 @@ def fetch_meta(client: HttpClient, config: ErpnextConfig, doctype: str) -> DocTy
         },
         is_submittable=bool(main.get("is_submittable")),
     )
+
+
+def raise_child_table(doctype: str, parent: Optional[str], metas: Dict[str, dict]) -> None:
+    fields = [f["fieldname"] for f in metas.get(parent or "", {}).get("fields", []) if f.get("fieldtype") in TABLE_TYPES and f.get("options") == doctype]
+    carried = f" in its field '{fields[0]}'" if fields else ""
+    where = f"of {parent}: its rows come inside each {parent} record{carried}" if parent else "of another DocType: its rows come inside that DocType's records"
+    message = (
+        f"'{doctype}' is a child table {where}, and Frappe does not list child rows on their own (it refuses, even "
+        f"to Administrator). Remove '{doctype}' from Additional DocTypes" + (f"; read {parent} instead (its stream carries these rows)." if parent else ".")
+    )
+    raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
 def _properties(fields: List[dict], standard: Dict[str, Any]) -> Dict[str, Any]:

@@ -52,11 +52,20 @@ class SourceErpnext(AbstractSource):
             settings = parse_config(config)
             user = self._logged_user(settings, logger)
             refused = [stream.doctype for stream, _ in self._unreadable(config)]
+            problems = []
             if refused:
-                return False, (
+                problems.append(
                     f"The API user {user} may not read {', '.join(refused)}. Give one of the user's roles the Read "
                     "permission on these DocTypes (Role Permission Manager in ERPNext)."
                 )
+            if settings.sync_deletions and not self._may_read_deletions(config):
+                problems.append(
+                    f"The API user {user} may not read Deleted Document, which Replicate Deletions (on) needs: a standard "
+                    "installation lets only System Manager read it. Give one of the user's roles the Read permission on "
+                    "Deleted Document (Role Permission Manager), or turn Replicate Deletions off."
+                )
+            if problems:
+                return False, " ".join(problems)
             logger.info(f"Connected to {settings.base_url} as {user}.")
             return True, None
         except AirbyteTracedException as error:
@@ -95,6 +104,16 @@ class SourceErpnext(AbstractSource):
                     raise
                 refused.append((stream, error))
         return refused
+
+    def _may_read_deletions(self, config: Mapping[str, Any]) -> bool:
+        """Whether the Deleted Document log, which incremental reads need when deletions are replicated, is readable."""
+        try:
+            self.streams(config)[0].check_deletions_permission()
+            return True
+        except AirbyteTracedException as error:
+            if error.failure_type == FailureType.config_error and "403" in (error.message or ""):
+                return False
+            raise
 
     @classmethod
     def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:

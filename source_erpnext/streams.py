@@ -91,7 +91,7 @@ class DocTypeStream(HttpStream):
         def get_children(child: str, params: Mapping[str, Any]) -> List[dict]:
             return self._get_list(child, params, self._children_client)
 
-        return ChildRows(self._doctype.doctype, self.table.child_tables, get_children, self._url_of, self._config.page_size)
+        return ChildRows(self._doctype.doctype, self.table.child_tables, get_children, self._url_of, self._config.page_size, self._probe)
 
     @cached_property
     def deletion_log(self) -> DeletionLog:
@@ -206,7 +206,6 @@ class DocTypeStream(HttpStream):
         # Records leave as messages: the CDK would otherwise copy each dict and look up a transform for it.
         emitted_at, stream = int(time.time() * 1000), self.name
         for row in rows:
-            row.setdefault(DELETED_AT, None)  # as the docs and schema say: null outside deletion records
             yield AirbyteMessage(type=MessageType.RECORD, record=AirbyteRecordMessage(stream=stream, data=row, emitted_at=emitted_at))
         if self._incremental:
             if position:
@@ -305,8 +304,14 @@ class DocTypeStream(HttpStream):
         rows = self._get_list(self._doctype.doctype, {"fields": json.dumps(["modified"]), "filters": json.dumps(filters), "order_by": "modified asc", "limit_start": offset, "limit_page_length": 1})
         return format_datetime(parse_modified(rows[0]["modified"])) if rows else None
 
+    def check_deletions_permission(self) -> None:
+        self.deletion_log.newest_position()
+
     def check_read_permission(self) -> None:
-        """One cheap list request: a 403 names the DocType and the permission to grant."""
+        """One cheap list request: a 403 names the DocType and the permission to grant. An additional DocType's
+        metadata is read first: a child table is explained as such (Frappe refuses to list it on its own)."""
+        if not self._standard:
+            self.table  # noqa: B018 (raises the config error that explains a child table)
         self._get_list(self._doctype.doctype, {"fields": json.dumps(["name"]), "limit_page_length": 1})
 
     # -- deletions ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Request parameters, keyset paging positions and state, against requests-mock."""
 
+from pathlib import Path
+
 from airbyte_cdk.models import SyncMode
 
 from .conftest import BASE_URL, CONFIG, query, run_read
@@ -142,3 +144,32 @@ def test_unreadable_metadata_falls_back_to_the_bundled_schema_and_says_so(no_met
     assert output.is_in_logs("using the bundled schema for stream 'supplier'")
     metadata_requests = [r for r in no_metadata.request_history if r.path.endswith("getdoctype")]
     assert len(metadata_requests) == 1  # once per DocType per run, although the CDK asks for the schema per record
+
+
+def test_documents_that_leave_the_config_become_deletions_only_if_they_may_have_been_replicated(no_metadata):
+    """After the saved position the read asks without the disabled filter; a disabled document created before the
+    position may be in the destination (a deletion record), one created after it never was (left out)."""
+    position = "2024-05-01 12:00:00.000000"
+    rows = [
+        {**supplier(1, "2024-05-02 00:00:00"), "creation": "2024-01-01 00:00:00", "disabled": 1},  # replicated, then disabled
+        {**supplier(2, "2024-05-02 00:00:01"), "creation": "2024-05-01 13:00:00", "disabled": 1},  # created disabled, later
+        {**supplier(3, "2024-05-02 00:00:02"), "creation": "2024-05-01 13:00:00", "disabled": 0},  # new and enabled
+    ]
+    no_metadata.get(SUPPLIERS, [{"json": {"data": rows}}, {"json": {"data": []}}])
+    output = run_read({**CONFIG, "sync_deletions": False}, "supplier", state={"modified": position, "name": "SUP-000"})
+    assert [f for f in list_queries(no_metadata)[0]["filters"] if f[0] == "disabled"] == []
+    records = {r.record.data["name"]: r.record.data for r in output.records}
+    assert set(records) == {"SUP-001", "SUP-003"}
+    assert records["SUP-001"]["_ab_cdc_deleted_at"] == "2024-05-02 00:00:00" and "supplier_name" not in records["SUP-001"]
+    assert "_ab_cdc_deleted_at" not in records["SUP-003"]
+
+
+def test_null_fields_are_left_out_of_records_as_the_docs_say(no_metadata):
+    """The CDK writes messages without null values (omit_none), inside records too; destinations and PyAirbyte read
+    an absent field as null (the PostgreSQL test reads `_ab_cdc_deleted_at IS NULL` for live rows)."""
+    no_metadata.get(SUPPLIERS, [{"json": {"data": [{**supplier(1, "2024-01-01"), "country": None}]}}, {"json": {"data": []}}])
+    output = run_read({**CONFIG, "sync_deletions": False}, "supplier", mode=SyncMode.full_refresh)
+    data = output.records[0].record.data
+    assert "country" not in data and "_ab_cdc_deleted_at" not in data and data["supplier_name"] == "Supplier 1"
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "integrations" / "sources" / "erpnext.md").read_text()
+    assert "absent from records that are not deletion records" in docs
