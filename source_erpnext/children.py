@@ -27,9 +27,19 @@ class ChildRows:
     """Attaches child rows to parent records; learns from its own pages (PageSizeProbe) and from the server's refusals
     (a request refused for its length lowers the budget for the rest of the run)."""
 
-    def __init__(self, parent_doctype: str, child_tables: Mapping[str, str], get_list: GetList, url_of: Callable[[str], str], page_size: int, parent_pages: PageSizeProbe):
+    def __init__(
+        self,
+        parent_doctype: str,
+        child_tables: Mapping[str, str],
+        fields: Mapping[str, List[str]],
+        get_list: GetList,
+        url_of: Callable[[str], str],
+        page_size: int,
+        parent_pages: PageSizeProbe,
+    ):
         self._parent = parent_doctype
-        self._child_tables = child_tables
+        self._child_tables = child_tables  # record field -> child DocType
+        self._fields = fields  # record field -> the child columns to ask for
         self._get_list = get_list
         self._url_of = url_of
         self._limit = page_size * CHILD_PAGES_PER_PARENT_PAGE
@@ -53,7 +63,7 @@ class ChildRows:
         filters = [["parenttype", "=", self._parent], ["parentfield", "=", fieldname], ["parent", "in", parents]]
         if after is not None:
             filters.append(["name", ">", after])
-        return {"parent": self._parent, "fields": json.dumps(["*"]), "filters": compact_json(filters), "order_by": "name asc", "limit_page_length": self._limit}
+        return {"parent": self._parent, "fields": compact_json(self._fields[fieldname]), "filters": compact_json(filters), "order_by": "name asc", "limit_page_length": self._limit}
 
     def _fit(self, child: str, fieldname: str, names: List[str]) -> Iterator[List[str]]:
         return fit_in_filter(self._url_of(child), lambda parents: self._params(fieldname, parents), names, self.budget, CONTINUATION_ROOM)

@@ -46,6 +46,7 @@ class DocTypeMeta:
     child_tables: Dict[str, str] = field(default_factory=dict)  # record field -> child DocType
     child_properties: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # child DocType -> its properties
     is_submittable: bool = False
+    from_site: bool = False  # read from the site (not the bundled fallback): its columns are the site's own
 
     def has_field(self, fieldname: str) -> bool:
         return fieldname in self.properties
@@ -74,6 +75,7 @@ def fetch_meta(client: HttpClient, config: ErpnextConfig, doctype: str) -> DocTy
             for child in child_tables.values() if child in metas
         },
         is_submittable=bool(main.get("is_submittable")),
+        from_site=True,
     )
 
 

@@ -30,7 +30,8 @@ from .deletions import DELETED_DOCUMENT, DeletionLog, deletion_record
 from .doctypes import DocType
 from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_client, resource_path
 from .keyset import KEYSET_ORDER, PageSizeProbe, keyset_filters, later_position, parse_modified, position_of, saved_position
-from .request_line import compact_json
+from .request_line import REQUEST_LINE_BUDGET, compact_json, request_line_length
+from .selection import Selection, selection
 from .schemas import DELETED_AT, DocTypeMeta, load_meta, stream_schema
 from .spec import ErpnextConfig, format_datetime
 
@@ -51,6 +52,7 @@ class DocTypeStream(HttpStream):
         self._incremental = False
         self._catch_leavers = False
         self._limiter = limiter
+        self._selection: Optional[Selection] = None
         super().__init__()
         self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype, limiter)
         self._deletions_client = http_client(doctype.stream, config, self.logger, DELETED_DOCUMENT, limiter)
@@ -91,7 +93,9 @@ class DocTypeStream(HttpStream):
         def get_children(child: str, params: Mapping[str, Any]) -> List[dict]:
             return self._get_list(child, params, self._children_client)
 
-        return ChildRows(self._doctype.doctype, self.table.child_tables, get_children, self._url_of, self._config.page_size, self._probe)
+        tables = self.table.child_tables
+        fields = self._selection.child_fields if self._selection else {fieldname: ["*"] for fieldname in tables}
+        return ChildRows(self._doctype.doctype, {f: tables[f] for f in fields}, fields, get_children, self._url_of, self._config.page_size, self._probe)
 
     @cached_property
     def deletion_log(self) -> DeletionLog:
@@ -170,6 +174,7 @@ class DocTypeStream(HttpStream):
         self._catch_leavers = self._incremental and bool(self._state.get("modified")) and bool(self.table.status(self._config))
         self._replicated_until = self._state.get("modified")  # documents created later cannot be in the destination
         self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
+        self._selection = selection(self.configured_json_schema, self.meta, self.table)  # the catalog's selected fields
         start = self._start_position(self._state)
         deletions_from = self._deletions_start() if self._incremental and self._config.sync_deletions else None
         pages = self.pages(start)
@@ -203,6 +208,9 @@ class DocTypeStream(HttpStream):
         self._log_progress(len(rows))
         if self._catch_leavers:
             rows = self._leavers_as_deletions(rows)
+        if self._selection:  # what the connector asked for itself stays out of the records
+            keep = self._selection.keep
+            rows = [{k: v for k, v in row.items() if k in keep} for row in rows]
         # Records leave as messages: the CDK would otherwise copy each dict and look up a transform for it.
         emitted_at, stream = int(time.time() * 1000), self.name
         for row in rows:
@@ -261,6 +269,10 @@ class DocTypeStream(HttpStream):
         params = {"fields": json.dumps(["*"]), "filters": compact_json(self.list_filters() + filters), "order_by": KEYSET_ORDER, "limit_page_length": self._config.page_size}
         if or_filters:
             params["or_filters"] = compact_json(or_filters)
+        if self._selection:  # the selected columns, unless naming them makes the request too long (then all, kept in _emit)
+            selected = {**params, "fields": compact_json(self._selection.fields)}
+            if request_line_length(self._url_of(self._doctype.doctype), selected) <= REQUEST_LINE_BUDGET:
+                return selected
         return params
 
     def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:

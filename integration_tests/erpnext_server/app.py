@@ -45,6 +45,7 @@ class ErpnextTestServer:
         self.items, self.seed, self.latency, self.fault_rate = items, seed, latency, fault_rate
         self.frappe_version, self.port, self.max_page_length = int(frappe_version), port, max_page_length
         self.mutate_every = None
+        self.request_log = None  # a list to get (path, query parameters) of every API request
         self.lock = threading.RLock()
         self._stats_lock = threading.Lock()
         self._rng = random.Random(seed * 1000003 + 7)
@@ -298,6 +299,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.cut_body = fault == "cut"  # the answer is worked out as usual, then cut short in _send
         srv._mutate(n)
         form = dict(parse_qsl(url.query, keep_blank_values=True))
+        if srv.request_log is not None:
+            srv.request_log.append((path, dict(form)))
         if path.count("/") == 3 and path.startswith("/api/resource/") and '"*"' in form.get("fields", "") and "parent" not in form:
             srv._count_record_page(path)
         ctype = self.headers.get("Content-Type", "")
@@ -533,11 +536,15 @@ class Api:
     def getdoctype(self):
         """frappe.desk.form.load.getdoctype -> get_meta_bundle: merged meta + child metas. No permission check."""
         doctype = self.form.get("doctype", "")
+        answer = {}
+        parent = next((p for p in data.DOCTYPES for _, child in data.child_tables(p) if child == doctype), None)
+        if cint(self.form.get("with_parent")) and parent:  # get_parent_dt: the report builder's view of a child table
+            answer["parent_dt"], doctype = parent, parent
         docs = [self.doctype_doc(doctype, custom=True)]
         docs += [self.doctype_doc(child, custom=True) for _, child in data.child_tables(doctype)]
         for d in docs:
             d["__last_sync_on"] = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")
-        return {"docs": docs, "user_settings": "{}"}
+        return {"docs": docs, "user_settings": "{}", **answer}
 
     def get_versions(self):
         fv, ev = VERSIONS.get(self.v, VERSIONS[15])
