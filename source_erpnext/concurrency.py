@@ -14,7 +14,8 @@ from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteStream
 from airbyte_cdk.models import Type as MessageType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .keyset import position_of
+from .keyset import parse_modified, position_of, saved_position
+from .spec import format_datetime
 
 PAGES_PER_RANGE = 2  # a range smaller than this many pages is not worth a thread
 DONE = object()  # what a finished producer hands over
@@ -42,6 +43,24 @@ class Ranges:
     def tail(self) -> Dict[str, Any]:
         """Where the open last range ended: a final pass from here catches documents edited during the read."""
         return self.last[-1] or self.starts[-1]
+
+    def work_left(self) -> List[Dict[str, Any]]:
+        """The unfinished ranges, each from its last position, and the open last range (the final pass)."""
+        work = [{"from": self.last[i] or self.starts[i], "to": self.ends[i]} for i in range(len(self.starts) - 1) if not self.done[i]]
+        return work + open_work(self.tail())
+
+
+def open_work(position: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The work left of a read that goes on after `position` to the end."""
+    return [{"from": dict(position), "to": None}]
+
+
+def saved_work(value: Any) -> List[Dict[str, Any]]:
+    """Work left read back from a saved state (ValueError/TypeError/KeyError when it is not one this connector wrote)."""
+    work = [{"from": saved_position(w["from"]) if w["from"] else {}, "to": format_datetime(parse_modified(w["to"])) if w["to"] else None} for w in value]
+    if not work or work[-1]["to"] is not None or any(w["to"] is None for w in work[:-1]):
+        raise ValueError("the last range of the work left must be the open one")
+    return work
 
 
 def fan_in(producers: List[Callable[[Callable[[Any], bool]], None]], capacity: int) -> Iterator[Tuple[int, Any]]:

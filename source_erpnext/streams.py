@@ -6,7 +6,7 @@ from contextlib import closing
 from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Tuple
 
 import requests
 from airbyte_cdk.models import (
@@ -25,7 +25,7 @@ from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .children import ChildRows
-from .concurrency import modified_ranges, read_concurrently
+from .concurrency import Ranges, modified_ranges, open_work, read_concurrently, saved_work
 from .deletions import DELETED_DOCUMENT, DeletionLog, deletion_record
 from .doctypes import DocType
 from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_client, resource_path
@@ -36,6 +36,7 @@ from .schemas import DELETED_AT, DocTypeMeta, load_meta, stream_schema
 from .spec import ErpnextConfig, format_datetime
 
 PROGRESS_SECONDS = 10
+FULL_REFRESH_COMPLETE = "__ab_full_refresh_sync_complete"  # airbyte-cdk's mark of a finished resumable full refresh
 
 
 class DocTypeStream(HttpStream):
@@ -123,6 +124,10 @@ class DocTypeStream(HttpStream):
         if not value:
             return {}
         try:
+            if value.get(FULL_REFRESH_COMPLETE) is True:
+                return {FULL_REFRESH_COMPLETE: True}
+            if "full_refresh" in value:
+                return {"full_refresh": saved_work(value["full_refresh"])}
             state = saved_position(value)
             if "deletions" in value:
                 state["deletions"] = saved_position(value["deletions"])
@@ -175,36 +180,61 @@ class DocTypeStream(HttpStream):
         self._replicated_until = self._state.get("modified")  # documents created later cannot be in the destination
         self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
         self._selection = selection(self.configured_json_schema, self.meta, self.table)  # the catalog's selected fields
-        start = self._start_position(self._state)
-        deletions_from = self._deletions_start() if self._incremental and self._config.sync_deletions else None
-        pages = self.pages(start)
-        try:
-            first = next(pages, None)
-            if first:
-                yield from self._emit(first, position_of(first[-1]))
-            if first and self._config.max_concurrency > 1 and len(first) >= self._config.page_size:
-                # The rest of a large DocType is read in concurrent `modified` ranges; the state then only covers the
-                # ranges finished in order (a watermark). The first page's slot is freed before the lookups.
-                pages.close()
-                ranges = modified_ranges(self, position_of(first[-1]))
-                if ranges:
-                    with closing(read_concurrently(self, ranges)) as range_pages:
-                        for rows, watermark in range_pages:
-                            yield from self._emit(rows, watermark)
-                # The rest; after ranges, a final pass: documents edited while they were read moved past the last one.
-                pages = self.pages(ranges.tail() if ranges else position_of(first[-1]))
-            for rows in pages:
-                yield from self._emit(rows, position_of(rows[-1]))
-        finally:
-            pages.close()  # a failed read frees its page slot now, not when its traceback is collected
-        if deletions_from is not None:
-            yield from self._read_deletions(deletions_from)
+        if self._incremental:
+            deletions_from = self._deletions_start() if self._config.sync_deletions else None
+            for rows, watermark, _ in self._pages_with_progress([{"from": self._start_position(self._state), "to": None}]):
+                yield from self._emit(rows, watermark)
+            if deletions_from is not None:
+                yield from self._read_deletions(deletions_from)
+        elif not self._state.get(FULL_REFRESH_COMPLETE):  # else an earlier attempt of this sync read it all
+            # Resumable full refresh: the state is the work left (where each range goes on), which the platform hands
+            # to the next attempt of the same sync only.
+            work = self._state.get("full_refresh") or [{"from": self._start_position(None), "to": None}]
+            for rows, _, left in self._pages_with_progress(work):
+                self._state = {"full_refresh": left}
+                yield from self._emit(rows, None)
+            self._state = {FULL_REFRESH_COMPLETE: True}  # the CDK emits it as the stream's last state
         self.logger.info(f"{self.name}: read {self._progress['records']:,} records in {self._progress['pages']:,} pages")
+
+    def _pages_with_progress(self, work: List[Dict[str, Any]]) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]], List[Dict[str, Any]]]]:
+        """Pages of records after each `from` position (up to `to`), each with the watermark (a position before which
+        every record has been emitted: the incremental state) and the work left (what a resumed full refresh reads)."""
+        ranges = Ranges(starts=[w["from"] for w in work], ends=[w["to"] for w in work]) if len(work) > 1 else None
+        if ranges is None:
+            pages = self.pages(work[0]["from"])
+            try:
+                first = next(pages, None)
+                if not first:
+                    return
+                yield first, position_of(first[-1]), open_work(position_of(first[-1]))
+                if self._config.max_concurrency > 1 and len(first) >= self._config.page_size:
+                    # The rest of a large DocType is read in concurrent `modified` ranges. The first page's slot is
+                    # freed before the lookups.
+                    pages.close()
+                    ranges = modified_ranges(self, position_of(first[-1]))
+                    pages = pages if ranges else self.pages(position_of(first[-1]))
+                if not ranges:
+                    for rows in pages:
+                        yield rows, position_of(rows[-1]), open_work(position_of(rows[-1]))
+                    return
+            finally:
+                pages.close()  # a failed read frees its page slot now, not when its traceback is collected
+        with closing(read_concurrently(self, ranges)) as range_pages:
+            for rows, watermark in range_pages:
+                yield rows, watermark, ranges.work_left()
+        # A final pass: documents edited while they were read moved past the last range's end.
+        pages = self.pages(ranges.tail())
+        try:
+            for rows in pages:
+                yield rows, position_of(rows[-1]), open_work(position_of(rows[-1]))
+        finally:
+            pages.close()
 
     def list_filters(self) -> List[list]:
         return self.table.filters(self._config, with_status=not self._catch_leavers)
 
     def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
+        """The rows as records, then a state message (incremental: `position` is the new watermark)."""
         self._log_progress(len(rows))
         if self._catch_leavers:
             rows = self._leavers_as_deletions(rows)
@@ -215,10 +245,9 @@ class DocTypeStream(HttpStream):
         emitted_at, stream = int(time.time() * 1000), self.name
         for row in rows:
             yield AirbyteMessage(type=MessageType.RECORD, record=AirbyteRecordMessage(stream=stream, data=row, emitted_at=emitted_at))
-        if self._incremental:
-            if position:
-                self._advance_state(position)
-            yield self._state_message()  # after every page, even when a range ahead of the watermark delivered it
+        if self._incremental and position:
+            self._advance_state(position)
+        yield self._state_message()  # after every page, even when a range ahead of the watermark delivered it
 
     def _leavers_as_deletions(self, rows: List[dict]) -> List[dict]:
         """Rows that no longer match the config (disabled, cancelled) as deletion records, if they may have been
