@@ -4,7 +4,9 @@ DuckDB cache fed by the connector, checked row for row against ERPNext's rule in
 test_postgres.py."""
 
 import os
+import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -229,3 +231,9 @@ def test_an_item_deleted_and_created_again_between_two_syncs_is_live(tmp_path):
         with cache.get_sql_engine().connect() as conn:
             deleted_at = conn.exec_driver_sql("SELECT _ab_cdc_deleted_at FROM item WHERE name = 'ITEM-R08'").scalar()
         assert deleted_at is None
+
+
+def test_the_docs_show_the_shipped_query():
+    docs = (Path(__file__).resolve().parents[1] / "docs/integrations/sources/erpnext.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", docs, re.S)
+    assert queries.sql("reorder", "duckdb") in blocks
