@@ -27,8 +27,8 @@ os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")  # no registry to reach: the 
 warnings.filterwarnings("ignore", category=FutureWarning)  # Google client libraries' Python-version notices
 
 COLUMNS = ("Item", "Item name", "Warehouse", "Projected qty", "Reorder level", "Qty to request", "Request type")
-COMPARED = ("Compared: each reorder rule's level with the projected qty (actual + ordered + requested + planned "
-            "- reserved) in its warehouse, or summed over its 'Check in (group)' warehouse, 0 where there is no Bin; "
+COMPARED = ("Compared: each reorder rule's level with Bin.projected_qty (actual + ordered + requested + planned "
+            "- reserved quantities) in its warehouse, or summed over its 'Check in (group)' warehouse, 0 where there is no Bin; "
             "due at or below the level, for enabled stock items (no templates, not past end of life) on enabled "
             "warehouses, as ERPNext's reorder job decides.")
 
