@@ -67,7 +67,7 @@ def test_demo_against_a_server_given_by_config(tmp_path):
     assert due == len(expected)
     names = {r["item"]: r["item_name"] for r in expected}
     assert all(r["item_name"] == names[r["item"]] for r in rows)
-    assert compared.startswith("Compared: ") and "projected qty" in compared
+    assert compared.startswith("Compared: ") and "projected_qty" in compared
     # Most urgent first.
     shortfalls = [r["reorder_level"] - r["projected_qty"] for r in rows]
     assert shortfalls == sorted(shortfalls, reverse=True)
