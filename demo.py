@@ -3,10 +3,12 @@
     ./scripts/demo                          # the bundled ERPNext test server (in-process, ~2000 items)
     ./scripts/demo --config erpnext.json    # a real ERPNext site (base_url, api_key, api_secret, ...)
 
-Stock on hand is bin.actual_qty; the reorder rules are the item's child table reorder_levels
-(Item Reorder: warehouse, warehouse_reorder_level, warehouse_reorder_qty), which PyAirbyte stores as a
-JSON array column and which the query unnests with json_each. A (item, warehouse) pair needs reordering
-when its stock is below the rule's level, as ERPNext's own reorder job compares them (strictly below).
+The answer is queries/duckdb/reorder.sql, run on the synced tables: ERPNext's own reorder job
+(erpnext/stock/reorder_item.py) as SQL. Each Item Reorder rule (the item's reorder_levels, a JSON array
+column) is due when the projected qty of its warehouse (Bin.projected_qty; summed over the group for a
+"Check in (group)" rule; 0 where no Bin exists) is at or below its level; the quantity to request is the
+larger of the rule's reorder qty and the shortfall. See docs/integrations/sources/erpnext.md, "Which items
+need reordering?".
 """
 
 import argparse
@@ -24,27 +26,11 @@ ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")  # no registry to reach: the connector is installed locally
 warnings.filterwarnings("ignore", category=FutureWarning)  # Google client libraries' Python-version notices
 
-REORDER_SQL = """
-WITH rules AS (
-    SELECT item.name AS item,
-           item.item_name AS item_name,
-           rule.value ->> 'warehouse' AS warehouse,
-           CAST(rule.value ->> 'warehouse_reorder_level' AS DOUBLE) AS reorder_level,
-           CAST(rule.value ->> 'warehouse_reorder_qty' AS DOUBLE) AS reorder_qty
-    FROM item, json_each(item.reorder_levels) AS rule
-    WHERE item._ab_cdc_deleted_at IS NULL
-)
-SELECT rules.item, rules.item_name, rules.warehouse,
-       CAST(bin.actual_qty AS DOUBLE) AS actual_qty, rules.reorder_level, rules.reorder_qty
-FROM rules
-JOIN bin ON bin.item_code = rules.item AND bin.warehouse = rules.warehouse AND bin._ab_cdc_deleted_at IS NULL
-WHERE rules.reorder_level > 0 AND bin.actual_qty < rules.reorder_level
-ORDER BY rules.reorder_level - bin.actual_qty DESC, rules.item, rules.warehouse
-"""
-RULES_SQL = """
-SELECT count(*) FROM item, json_each(item.reorder_levels) AS rule WHERE item._ab_cdc_deleted_at IS NULL
-"""
-COLUMNS = ("Item", "Item name", "Warehouse", "On hand", "Reorder level", "Reorder qty")
+COLUMNS = ("Item", "Item name", "Warehouse", "Projected qty", "Reorder level", "Qty to request", "Request type")
+COMPARED = ("Compared: each reorder rule's level with Bin.projected_qty (actual + ordered + requested + planned "
+            "- reserved quantities) in its warehouse, or summed over its 'Check in (group)' warehouse, 0 where there is no Bin; "
+            "due at or below the level, for enabled stock items (no templates, not past end of life) on enabled "
+            "warehouses, as ERPNext's reorder job decides.")
 
 
 def parse_args(argv=None):
@@ -159,27 +145,29 @@ def display_path(path: Path) -> str:
 
 
 def reorder_rows(cache):
-    """(rows, number of reorder rules) from SQL over the synced tables, through the cache's own connection."""
-    rows = [tuple(r.values()) for r in cache.run_sql_query(REORDER_SQL)]
-    rules = next(iter(cache.run_sql_query(RULES_SQL)[0].values()))
-    return rows, rules
+    """The rows of queries/duckdb/reorder.sql over the synced tables, through the cache's own engine."""
+    import queries
+
+    return queries.reorder_requests(cache.get_sql_engine(), "duckdb")
 
 
 def fmt_qty(value) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-def print_table(rows, rules: int, limit: int):
+def print_table(rows, limit: int):
     shown = rows if limit <= 0 else rows[:limit]
-    cells = [(r[0], r[1] or "", r[2], fmt_qty(r[3]), fmt_qty(r[4]), fmt_qty(r[5])) for r in shown]
+    cells = [(r["item"], r["item_name"] or "", r["warehouse"], fmt_qty(r["projected_qty"]), fmt_qty(r["reorder_level"]),
+              fmt_qty(r["qty_to_request"]), r["request_type"] or "") for r in shown]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(COLUMNS)]
     right = {3, 4, 5}
 
     def line(values):
-        return " | ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths)))
+        return " | ".join(v.rjust(w) if i in right else v.ljust(w)
+                          for i, (v, w) in enumerate(zip(values, widths))).rstrip()
 
     print()
-    print("Which items need reordering? (stock on hand below the item's reorder level for that warehouse)")
+    print("Which items need reordering? (queries/duckdb/reorder.sql: the requests ERPNext's reorder job would raise)")
     print()
     print(line(COLUMNS))
     print("-+-".join("-" * w for w in widths))
@@ -187,7 +175,8 @@ def print_table(rows, rules: int, limit: int):
         print(line(row))
     more = f"; showing the {len(shown)} with the largest shortfall (--limit 0 shows all)" if len(shown) < len(rows) else ""
     print()
-    print(f"{len(rows)} of {rules} reorder rules are below their level{more}.")
+    print(f"{len(rows)} reorder rules are due{more}.")
+    print(COMPARED)
 
 
 def main(argv=None) -> int:
@@ -214,8 +203,7 @@ def main(argv=None) -> int:
     finally:
         if server:
             server.stop()
-    rows, rules = reorder_rows(cache)
-    print_table(rows, rules, args.limit)
+    print_table(reorder_rows(cache), args.limit)
     return 0
 
 

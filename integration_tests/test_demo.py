@@ -1,5 +1,5 @@
 """demo.py end to end: a PyAirbyte sync into DuckDB, then the "which items need reordering?" table, checked
-against what the ERPNext test server holds."""
+against ERPNext's rule (integration_tests/reorder_rule.py) over what the ERPNext test server holds."""
 
 import json
 import re
@@ -8,13 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-
+from integration_tests import reorder_rule
 from integration_tests.erpnext_server import API_KEY, API_SECRET, ErpnextTestServer
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demo.py"
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
-SUMMARY = re.compile(r"^(\d+) of (\d+) reorder rules are below their level")
+SUMMARY = re.compile(r"^(\d+) reorder rules are due")
+COLUMNS = ["Item", "Item name", "Warehouse", "Projected qty", "Reorder level", "Qty to request", "Request type"]
 
 
 def run_demo(*args, timeout=120):
@@ -28,35 +29,28 @@ def run_demo(*args, timeout=120):
 
 
 def parse_output(stdout):
-    """(rows, below, rules): rows as dicts from the printed table, plus the summary line's two numbers."""
+    """(rows, due, compared): rows as dicts from the printed table, the summary's count and the line after it."""
     lines = stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("Item ") and " | " in line)
-    columns = [c.strip() for c in lines[header].split(" | ")]
-    assert columns == ["Item", "Item name", "Warehouse", "On hand", "Reorder level", "Reorder qty"]
+    assert [c.strip() for c in lines[header].split(" | ")] == COLUMNS
     assert set(lines[header + 1]) <= {"-", "+"}
     rows = []
     for line in lines[header + 2:]:
         if " | " not in line:
             break
         cells = [c.strip() for c in line.split(" | ")]
-        assert len(cells) == len(columns), line
-        rows.append({"item": cells[0], "item_name": cells[1], "warehouse": cells[2],
-                     **{k: float(v.replace(",", "")) for k, v in zip(("actual", "level", "qty"), cells[3:])}})
-    summary = next(SUMMARY.match(line) for line in lines if SUMMARY.match(line))
-    return rows, int(summary.group(1)), int(summary.group(2))
+        cells += [""] * (len(COLUMNS) - len(cells))  # an empty last cell is stripped from the line
+        assert len(cells) == len(COLUMNS), line
+        rows.append({"item": cells[0], "item_name": cells[1], "warehouse": cells[2], "request_type": cells[6],
+                     **{k: float(v.replace(",", "")) for k, v in
+                        zip(("projected_qty", "reorder_level", "qty_to_request"), cells[3:6])}})
+    at = next(i for i, line in enumerate(lines) if SUMMARY.match(line))
+    return rows, int(SUMMARY.match(lines[at]).group(1)), lines[at + 1]
 
 
-def expected_reorders(srv):
-    """{(item, warehouse): (actual_qty, reorder level, reorder qty)} from the server's own tables: enabled items
-    (the default config does not replicate disabled ones) whose bin stock is below the rule's level."""
-    enabled = {i["name"]: i for i in srv.records("Item") if i["disabled"] == 0}
-    stock = {(b["item_code"], b["warehouse"]): b["actual_qty"] for b in srv.records("Bin")}
-    rules = [r for r in srv.records("Item Reorder") if r["parenttype"] == "Item" and r["parent"] in enabled]
-    below = {(r["parent"], r["warehouse"]): (stock[(r["parent"], r["warehouse"])], r["warehouse_reorder_level"],
-                                             r["warehouse_reorder_qty"])
-             for r in rules
-             if (r["parent"], r["warehouse"]) in stock and stock[(r["parent"], r["warehouse"])] < r["warehouse_reorder_level"]}
-    return below, len(rules), enabled
+def full(request):
+    return (request["item"], request["warehouse"], request["projected_qty"], request["reorder_level"],
+            request["qty_to_request"], request["request_type"])
 
 
 def test_demo_against_a_server_given_by_config(tmp_path):
@@ -65,19 +59,17 @@ def test_demo_against_a_server_given_by_config(tmp_path):
         config.write_text(json.dumps({"base_url": srv.url, "api_key": API_KEY, "api_secret": API_SECRET}))
         stdout, stderr, elapsed = run_demo("--config", str(config), "--cache", str(tmp_path / "demo.duckdb"),
                                            "--limit", "0")
-        expected, rules, enabled = expected_reorders(srv)
-    rows, below, rule_count = parse_output(stdout)
-    assert rows, stdout
-    assert "records:" in stderr and "item" in stderr  # progress per stream while syncing
-    # --limit 0: every pair below its level is listed, and only those.
-    assert {(r["item"], r["warehouse"]) for r in rows} == set(expected)
-    assert (below, rule_count) == (len(expected), rules)
-    for r in rows:
-        assert (r["actual"], r["level"], r["qty"]) == expected[(r["item"], r["warehouse"])]
-        assert r["actual"] < r["level"]
-        assert r["item_name"] == enabled[r["item"]]["item_name"]
+        expected = reorder_rule.from_test_server(srv)
+    rows, due, compared = parse_output(stdout)
+    assert rows and "records:" in stderr and "item" in stderr  # progress per stream while syncing
+    # --limit 0: every request ERPNext's job would raise is listed, and only those, with its figures.
+    assert sorted(map(full, rows)) == sorted(map(full, expected))
+    assert due == len(expected)
+    names = {r["item"]: r["item_name"] for r in expected}
+    assert all(r["item_name"] == names[r["item"]] for r in rows)
+    assert compared.startswith("Compared: ") and "projected_qty" in compared
     # Most urgent first.
-    shortfalls = [r["level"] - r["actual"] for r in rows]
+    shortfalls = [r["reorder_level"] - r["projected_qty"] for r in rows]
     assert shortfalls == sorted(shortfalls, reverse=True)
 
 
@@ -87,13 +79,11 @@ def test_demo_with_the_bundled_server(tmp_path):
     # About 15 s on an idle 2-core machine; the bound leaves room for a busy CI runner.
     assert elapsed < 90, f"the demo took {elapsed:.1f}s"
     assert "Starting the bundled ERPNext test server (2000 items, seed 1)" in stdout
-    rows, below, rule_count = parse_output(stdout)
+    rows, due, _ = parse_output(stdout)
     # The bundled server is deterministic: a server built with the same arguments holds the same data.
-    expected, rules, _ = expected_reorders(ErpnextTestServer(items=2000, seed=1))
-    assert 1 <= len(rows) <= 20 and below == len(expected) and rule_count == rules
-    for r in rows:
-        assert r["actual"] < r["level"]
-        assert (r["actual"], r["level"], r["qty"]) == expected[(r["item"], r["warehouse"])]
+    expected = reorder_rule.from_test_server(ErpnextTestServer(items=2000, seed=1))
+    assert len(rows) == 20 and due == len(expected) > 20
+    assert set(map(full, rows)) <= set(map(full, expected))
     # The 20 printed are the largest shortfalls.
-    worst = sorted((level - actual for actual, level, _ in expected.values()), reverse=True)[: len(rows)]
-    assert [r["level"] - r["actual"] for r in rows] == worst
+    worst = sorted((e["reorder_level"] - e["projected_qty"] for e in expected), reverse=True)[:20]
+    assert [r["reorder_level"] - r["projected_qty"] for r in rows] == worst

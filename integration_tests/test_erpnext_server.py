@@ -6,6 +6,7 @@ import sys
 import requests
 
 from integration_tests.erpnext_server import API_KEY, API_SECRET, LIMITED_API_KEY, LIMITED_API_SECRET
+from integration_tests.erpnext_server.data import REORDER_CASES, REORDER_WAREHOUSES
 
 AUTH = {"Authorization": f"token {API_KEY}:{API_SECRET}"}
 LIMITED = {"Authorization": f"token {LIMITED_API_KEY}:{LIMITED_API_SECRET}"}
@@ -26,7 +27,8 @@ def test_default_list_and_page_length(erpnext_server):
     data = r.json()["data"]
     assert len(data) == 20 and set(data[0]) == {"name"}
     assert len(get(erpnext_server, "/api/resource/Item", limit=5).json()["data"]) == 5
-    assert len(get(erpnext_server, "/api/resource/Item", limit_page_length=0).json()["data"]) == 200
+    # 200 generated items and the fixed reorder cases
+    assert len(get(erpnext_server, "/api/resource/Item", limit_page_length=0).json()["data"]) == 200 + len(REORDER_CASES)
 
 
 def test_limit_alias_absent_in_v13(make_erpnext_server):
@@ -92,7 +94,7 @@ def test_filter_forms_and_operators(erpnext_server):
     assert names(filters=[["name", "in", "ITEM-000001,ITEM-000003"]]) == ["ITEM-000001", "ITEM-000003"]
     assert names(filters=[["name", "like", "ITEM-00001%"]]) == [f"ITEM-0000{i}" for i in range(10, 20)]
     assert names(filters=[["name", "=", "item-000005"]]) == ["ITEM-000005"]  # case-insensitive collation
-    assert len(names(filters=[["name", "not in", ["ITEM-000001"]]])) == 199
+    assert len(names(filters=[["name", "not in", ["ITEM-000001"]]])) == 199 + len(REORDER_CASES)
     assert names(filters=[["valuation_rate", ">", 400]]) == sorted(i["name"] for i in items if i["valuation_rate"] > 400)
     m = sorted(i["modified"] for i in items)[100]
     assert names(filters=[["modified", "between", ["2024-01-01", m[:10]]]]) == sorted(
@@ -104,7 +106,7 @@ def test_filter_forms_and_operators(erpnext_server):
         1 for i in items if i["custom_shelf_life_days"])
     # second-resolution datetime equals the DATETIME(6) value with .000000
     r = get(erpnext_server, "/api/resource/Warehouse", filters=[["modified", "<", "2024-01-01 00:00:00"]])
-    assert len(r.json()["data"]) == 8
+    assert len(r.json()["data"]) == 8 + len(REORDER_WAREHOUSES)
 
 
 def test_child_table_requires_parent(erpnext_server):

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+import queries
 from demo import connector_executable  # the installed source-erpnext, as the demo finds it
 
+from integration_tests import reorder_rule
 from integration_tests.erpnext_server import API_KEY, API_SECRET, ErpnextTestServer
 
 os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")
@@ -30,7 +32,7 @@ sqlalchemy = pytest.importorskip("sqlalchemy")
 from airbyte.caches import PostgresCache  # noqa: E402
 
 SCHEMA = "erpnext"
-STREAMS = ["item", "sales_order", "bin"]
+STREAMS = ["item", "sales_order", "bin", "warehouse", "supplier"]
 
 
 def postgres_bin_dir():
@@ -165,9 +167,44 @@ def test_incremental_sync_with_edits_and_deletions_into_postgres(postgres, tmp_p
         assert deleted_item in flagged and flagged <= log, flagged - log
         total = query(cache, f"SELECT count(*) AS n FROM {SCHEMA}.item")[0]["n"]
         assert total == len(item_rows) + len(flagged)
+
+        # The shipped reorder query (queries/postgres/reorder.sql) gives ERPNext's requests, row for row.
+        engine = cache.get_sql_engine()
+        expected = reorder_rule.from_test_server(srv)
+        rows = queries.reorder_requests(engine, "postgres", schema=SCHEMA)
+        assert rows and list(rows[0]) == list(queries.COLUMNS)
+        assert sorted(map(reorder_rule.key, rows)) == sorted(map(reorder_rule.key, expected))
+        assert sorted(map(reorder_figures, rows)) == sorted(map(reorder_figures, expected))
+        assert not [r for r in rows if r["item"] == deleted_item]
+        shortfalls = [r["reorder_level"] - r["projected_qty"] for r in rows]
+        assert shortfalls == sorted(shortfalls, reverse=True)
+        # ... and the views (queries/postgres/views.sql) the seed's data models.
+        queries.create_views(engine, "postgres", schema=SCHEMA)
+        inventory = {r["item_code"]: r for r in queries.view_rows(engine, "inventory_items", "postgres", SCHEMA)}
+        assert set(inventory) == set(item_rows)
+        assert inventory[edited_item]["item_name"] == "Renamed Hinge"
+        assert float(inventory[edited_item]["unit_price"]) == pytest.approx(123.45)
+        assert {c for c, r in inventory.items() if r["needs_reorder"]} == {r["item"] for r in expected}
+        stock = {}
+        for b in srv.records("Bin"):
+            stock[b["item_code"]] = stock.get(b["item_code"], 0) + b["actual_qty"]
+        assert all(r["stock_qty"] == pytest.approx(stock.get(c, 0)) for c, r in inventory.items())
+        orders = {r["order_id"]: r for r in queries.view_rows(engine, "sales_orders", "postgres", SCHEMA)}
+        assert set(orders) == set(order_rows) and orders[edited_order]["status"] == "Closed"
+        assert orders[edited_order]["total_amount"] == pytest.approx(4242.5)
+        suppliers = {r["supplier_id"]: r for r in queries.view_rows(engine, "suppliers", "postgres", SCHEMA)}
+        site_suppliers = {s["name"]: s for s in srv.records("Supplier") if s["disabled"] == 0}
+        assert set(suppliers) == set(site_suppliers)
+        assert all(r["is_active"] is True and r["payment_terms"] == site_suppliers[n]["payment_terms"]
+                   and r["country"] == site_suppliers[n]["country"] for n, r in suppliers.items())
         assert time.time() - started < 120  # about 15 s on an idle machine
     finally:
         srv.stop()
+
+
+def reorder_figures(r):
+    return (r["item"], r["warehouse"], round(r["projected_qty"], 6), round(r["reorder_level"], 6),
+            round(r["qty_to_request"], 6), r["request_type"])
 
 
 def test_item_disabled_after_replication_leaves_the_cache(postgres, tmp_path):

@@ -10,7 +10,8 @@ from . import API_KEY, ErpnextTestServer
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m integration_tests.erpnext_server")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--items", type=int, default=20000)
+    p.add_argument("--items", type=int, default=20000,
+                   help="generated items (the fixed reorder cases of data.REORDER_CASES come on top)")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--fault-rate", type=float, default=0.0)
     p.add_argument("--frappe-version", type=int, default=15, choices=(13, 14, 15))

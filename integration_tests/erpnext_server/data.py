@@ -33,7 +33,8 @@ DOCTYPES = {
         _f("warehouse_detail", SB, "Warehouse Detail"), _f("warehouse_name", "Data", "Warehouse Name", reqd=1),
         _f("is_group", "Check", "Is Group Warehouse"), _f("parent_warehouse", "Link", "Parent Warehouse", "Warehouse"),
         _f("column_break_3", CB), _f("company", "Link", "Company", "Company", reqd=1, in_list_view=1),
-        _f("disabled", "Check", "Disabled")]),
+        _f("disabled", "Check", "Disabled"), _f("tree_details", SB, "Tree Details"), _f("lft", "Int", "lft"),
+        _f("rgt", "Int", "rgt")]),
     "Item": ("Stock", {}, [
         _f("name_and_description_section", SB), _f("item_code", "Data", "Item Code", reqd=1, unique=1),
         _f("item_name", "Data", "Item Name", in_list_view=1), _f("item_group", "Link", "Item Group", "Item Group", reqd=1),
@@ -42,7 +43,9 @@ DOCTYPES = {
         _f("valuation_rate", "Currency", "Valuation Rate"), _f("section_break_11", SB),
         _f("description", "Text Editor", "Description"), _f("inventory_section", SB, "Inventory"),
         _f("reorder_section", SB, "Auto re-order"),
-        _f("reorder_levels", "Table", "Reorder level based on Warehouse", "Item Reorder")]),
+        _f("reorder_levels", "Table", "Reorder level based on Warehouse", "Item Reorder"),
+        _f("variants_section", SB, "Variants"), _f("has_variants", "Check", "Has Variants"),
+        _f("variant_of", "Link", "Variant Of", "Item"), _f("end_of_life", "Date", "End of Life")]),
     "Item Reorder": ("Stock", {"istable": 1}, [
         _f("warehouse_group", "Link", "Check in (group)", "Warehouse"),
         _f("warehouse", "Link", "Request for", "Warehouse", reqd=1, in_list_view=1),
@@ -56,7 +59,10 @@ DOCTYPES = {
         _f("actual_qty", "Float", "Actual Quantity"), _f("reserved_qty", "Float", "Reserved Quantity"),
         _f("ordered_qty", "Float", "Ordered Quantity"), _f("projected_qty", "Float", "Projected Qty"),
         _f("section_break_1", SB), _f("stock_uom", "Link", "UOM", "UOM"),
-        _f("valuation_rate", "Float", "Valuation Rate"), _f("stock_value", "Float", "Stock Value")]),
+        _f("valuation_rate", "Float", "Valuation Rate"), _f("stock_value", "Float", "Stock Value"),
+        _f("section_break_2", SB), _f("indented_qty", "Float", "Requested Quantity"),
+        _f("planned_qty", "Float", "Planned Qty"), _f("reserved_qty_for_production", "Float", "Reserved Qty for Production"),
+        _f("reserved_qty_for_sub_contract", "Float", "Reserved Qty for Subcontract")]),
     "Customer": ("Selling", {}, [
         _f("customer_name", "Data", "Customer Name", reqd=1), _f("customer_type", "Select", "Customer Type",
                                                                  "Company\nIndividual\nPartnership", reqd=1),
@@ -65,7 +71,8 @@ DOCTYPES = {
     "Supplier": ("Buying", {}, [
         _f("supplier_name", "Data", "Supplier Name", reqd=1), _f("country", "Link", "Country", "Country"),
         _f("column_break0", CB), _f("supplier_group", "Link", "Supplier Group", "Supplier Group", reqd=1),
-        _f("disabled", "Check", "Disabled")]),
+        _f("disabled", "Check", "Disabled"),
+        _f("payment_terms", "Link", "Default Payment Terms Template", "Payment Terms Template")]),
     "Sales Order": ("Selling", {"is_submittable": 1}, [
         _f("customer_section", SB), _f("customer", "Link", "Customer", "Customer", reqd=1),
         _f("customer_name", "Data", "Customer Name", read_only=1), _f("column_break_7", CB),
@@ -222,6 +229,55 @@ COMPANIES = [("Test Company", "TC", "USD", "United States"), ("Other Company", "
 WH_NAMES = ["Stores", "Finished Goods", "Work In Progress"]
 BULK_IMPORT = datetime(2024, 3, 15, 9, 30, 12, 345678)
 YEAR_START = datetime(2024, 1, 1, 8, 0, 0)
+DEFAULT_END_OF_LIFE = "2099-12-31"  # Item.end_of_life's default in ERPNext
+PAYMENT_TERMS = ["Net 30", "Net 60", "Due on Receipt", None]
+
+# Warehouses and items that hold every case ERPNext's reorder job (erpnext/stock/reorder_item.py) decides on,
+# whatever the server's size: (name, warehouse_name, is_group, parent, disabled) for Test Company.
+REORDER_WAREHOUSES = [
+    ("Regional Stores - TC", "Regional Stores", 1, "All Warehouses - TC", 0),
+    ("North Store - TC", "North Store", 0, "Regional Stores - TC", 0),
+    ("South Store - TC", "South Store", 0, "Regional Stores - TC", 0),
+    ("Old Depot - TC", "Old Depot", 0, "All Warehouses - TC", 1),
+]
+# code -> (item_name, {item fields}, rules, bins).
+#   rule: (warehouse, reorder level, reorder qty, material request type, warehouse_group)
+#   bin: (warehouse, actual, reserved, ordered, indented, planned, reserved for production, reserved for subcontract)
+# The comment says what ERPNext's job does with it.
+REORDER_CASES = {
+    "ITEM-R01": ("Reorder: no Bin", {}, [("Stores - TC", 20, 40, "Purchase", None)], []),  # projected 0: 40
+    "ITEM-R02": ("Reorder: reserved stock", {}, [("Stores - TC", 30, 10, "Purchase", None)],
+                 [("Stores - TC", 50, 30, 0, 0, 0, 10, 5)]),  # on hand 50, projected 5: 25
+    "ITEM-R03": ("Reorder: ordered stock", {}, [("Stores - TC", 30, 10, "Purchase", None)],
+                 [("Stores - TC", 5, 0, 60, 20, 20, 0, 0)]),  # on hand 5, projected 105: not due
+    "ITEM-R04": ("Reorder: at the level", {}, [("Stores - TC", 30, 15, "Transfer", None)],
+                 [("Stores - TC", 30, 0, 0, 0, 0, 0, 0)]),  # projected == level: due (<=), 15
+    "ITEM-R05": ("Reorder: level 0", {}, [("Finished Goods - TC", 0, 25, "Material Issue", None),  # no Bin: 25
+                                          ("Stores - TC", 0, 25, "Purchase", None),  # projected 10: not due
+                                          ("North Store - TC", 0, 5, "Purchase", None)],  # projected -30: 30
+                 [("Stores - TC", 10, 0, 0, 0, 0, 0, 0), ("North Store - TC", 0, 30, 0, 0, 0, 0, 0)]),
+    "ITEM-R06": ("Reorder: level and qty 0", {}, [("Stores - TC", 0, 0, "Purchase", None)], []),  # never
+    "ITEM-R07": ("Reorder: disabled warehouse", {}, [("Old Depot - TC", 50, 50, "Purchase", None),  # skipped
+                                                     ("Stores - TC", 10, 10, "Purchase", None)],  # no Bin: 10
+                 [("Old Depot - TC", 0, 0, 0, 0, 0, 0, 0)]),
+    "ITEM-R08": ("Reorder: group below", {}, [("North Store - TC", 100, 20, "Transfer", "Regional Stores - TC")],
+                 [("North Store - TC", 30, 0, 0, 0, 0, 0, 0), ("South Store - TC", 40, 0, 0, 0, 0, 0, 0)]),  # 70: 30
+    "ITEM-R09": ("Reorder: group above", {}, [("South Store - TC", 50, 10, "Transfer", "Regional Stores - TC")],
+                 [("North Store - TC", 10, 0, 0, 0, 0, 0, 0), ("South Store - TC", 45, 0, 0, 0, 0, 0, 0)]),  # 55
+    "ITEM-R10": ("Reorder: disabled item", {"disabled": 1}, [("Stores - TC", 50, 10, "Purchase", None)], []),
+    "ITEM-R11": ("Reorder: not a stock item", {"is_stock_item": 0}, [("Stores - TC", 50, 10, "Purchase", None)], []),
+    "ITEM-R12": ("Reorder: template", {"has_variants": 1}, [("Stores - TC", 40, 10, "Purchase", None)], []),
+    "ITEM-R12-S": ("Reorder: variant with its own rule", {"variant_of": "ITEM-R12"},
+                   [("Finished Goods - TC", 15, 5, "Purchase", None)],
+                   [("Finished Goods - TC", 3, 0, 0, 0, 0, 0, 0)]),  # projected 3: 12
+    # ERPNext's job gives a variant without rules its template's, but those rows carry the template's
+    # has_variants = 1 and are skipped (`if d.has_variants: continue`): no request.
+    "ITEM-R12-M": ("Reorder: variant without rules", {"variant_of": "ITEM-R12"}, [], []),
+    "ITEM-R13": ("Reorder: past end of life", {"end_of_life": "2020-06-30"}, [("Stores - TC", 50, 10, "Purchase", None)],
+                 []),
+    "ITEM-R14": ("Reorder: no end of life", {"end_of_life": None}, [("Stores - TC", 12, 6, "Manufacture", None)],
+                 []),  # no Bin: 12
+}
 
 
 def generate(conn, items, seed):
@@ -252,11 +308,12 @@ def generate(conn, items, seed):
     whs, wh_by_company = [], {}
     for cname, abbr, _, _ in COMPANIES:
         root = f"All Warehouses - {abbr}"
-        whs.append(std(root, created=YEAR_START - timedelta(days=399)) + ["All Warehouses", 1, None, cname, 0] + opt)
+        whs.append(std(root, created=YEAR_START - timedelta(days=399)) + ["All Warehouses", 1, None, cname, 0, 0, 0]
+                   + opt)
         for w in WH_NAMES:
             wn = f"{w} - {abbr}"
             wh_by_company.setdefault(abbr, []).append(wn)
-            whs.append(std(wn, created=YEAR_START - timedelta(days=398)) + [w, 0, root, cname, 0] + opt)
+            whs.append(std(wn, created=YEAR_START - timedelta(days=398)) + [w, 0, root, cname, 0, 0, 0] + opt)
     insert("Warehouse", whs)
     all_wh = [w for ws in wh_by_company.values() for w in ws]
 
@@ -274,7 +331,7 @@ def generate(conn, items, seed):
         is_stock = 0 if rng.random() < 0.05 else 1
         item_rows.append(std(code, created=created, modified=modified) + [
             code, name, rng.choice(ITEM_GROUPS), uom, 1 if rng.random() < 0.1 else 0, is_stock, rate,
-            f"{name} ({uom})", rng.choice([0, 90, 180, 365, 730])] + opt)
+            f"{name} ({uom})", rng.choice([0, 90, 180, 365, 730]), 0, None, DEFAULT_END_OF_LIFE] + opt)
         abbr = "TC" if rng.random() < 0.8 else "OC"
         bin_whs = rng.sample(wh_by_company[abbr], 2)
         levels = {}
@@ -293,8 +350,8 @@ def generate(conn, items, seed):
             reserved, ordered = float(rng.randint(0, 20)), float(rng.randint(0, 50))
             bmod = BULK_IMPORT if bulk and rng.random() < 0.8 else None
             bin_rows.append(std(hashname(), created=created, modified=bmod) + [
-                code, w, actual, reserved, ordered, actual - reserved + ordered, uom, rate, round(actual * rate, 2)]
-                + opt)
+                code, w, actual, reserved, ordered, actual - reserved + ordered, uom, rate, round(actual * rate, 2),
+                0.0, 0.0, 0.0, 0.0] + opt)
         item_info.append((code, name, rate))
     insert("Item", item_rows)
     insert("Item Reorder", reorder_rows)
@@ -308,8 +365,11 @@ def generate(conn, items, seed):
         ["Commercial", "Retail", "Government"]), rng.choice(["United States", "Germany", "India"]),
         1 if rng.random() < 0.1 else 0] + opt for i, c in enumerate(customers, 1)])
     suppliers = ["SUP-%05d" % i for i in range(1, n_supp + 1)]
+    # payment_terms from a second generator: the main one draws what it drew before the field existed.
+    terms = random.Random(seed * 31 + 5)
     insert("Supplier", [std(s) + [f"Supplier {s[4:]}", rng.choice(["United States", "Germany", "China"]),
-                                  rng.choice(["Raw Material", "Hardware", "Services"]), 1 if rng.random() < 0.1 else 0]
+                                  rng.choice(["Raw Material", "Hardware", "Services"]), 1 if rng.random() < 0.1 else 0,
+                                  terms.choice(PAYMENT_TERMS)]
                         + opt for i, s in enumerate(suppliers, 1)])
 
     def transactions(dt, child_dt, prefix, count, party_list, status_submitted):
@@ -374,6 +434,9 @@ def generate(conn, items, seed):
         insert("Deleted Document", [std(hashname(), created=dm, modified=dm) + [
             code, "Item", 0, None, json.dumps(doc, indent=1, sort_keys=True)] + opt])
 
+    reorder_cases(insert, seed)
+    set_warehouse_tree(conn)
+
     # Metadata tables: DocType and Custom Field
     meta_ts = YEAR_START - timedelta(days=500)
     insert("DocType", [std(dt, created=meta_ts, modified=meta_ts) + [
@@ -383,3 +446,61 @@ def generate(conn, items, seed):
         dt, "Stock", cf["label"], cf["fieldname"], cf.get("insert_after"), cf["fieldtype"], cf.get("options"),
         cf.get("reqd", 0)] + opt for dt, cfs in CUSTOM_FIELDS.items() for cf in cfs])
     return conn.execute("SELECT max(modified) FROM \"Item\"").fetchone()[0]
+
+
+def reorder_cases(insert, seed):
+    """The warehouses and items of REORDER_CASES, from their own random generator and names (the seeded data
+    drawn before them is what it was before they existed)."""
+    rng = random.Random(seed * 131 + 17)
+    hashname = HashNames(seed)
+    hashname.n += 5 * 10 ** 11
+
+    def std(name, created, idx=0):
+        return [name, fmt_dt(created), fmt_dt(created), rng.choice(OWNERS), rng.choice(OWNERS), 0, idx]
+
+    whs_created = YEAR_START - timedelta(days=300)
+    insert("Warehouse", [std(n, whs_created) + [wn, grp, parent, "Test Company", dis, 0, 0] + [None] * 4
+                         for n, wn, grp, parent, dis in REORDER_WAREHOUSES])
+    items, rules, bins = [], [], []
+    for k, (code, (name, fields, item_rules, item_bins)) in enumerate(REORDER_CASES.items()):
+        created = YEAR_START + timedelta(days=100 + k, seconds=rng.randrange(86400), microseconds=rng.randrange(1, 10 ** 6))
+        f = {"disabled": 0, "is_stock_item": 1, "has_variants": 0, "variant_of": None, "end_of_life": DEFAULT_END_OF_LIFE,
+             **fields}
+        rate = round(rng.uniform(1, 100), 2)
+        items.append(std(code, created) + [code, name, "Raw Material", "Nos", f["disabled"], f["is_stock_item"], rate,
+                                           name, 0, f["has_variants"], f["variant_of"], f["end_of_life"]] + [None] * 4)
+        for idx, (wh, level, qty, mr_type, group) in enumerate(item_rules, 1):
+            rules.append(std(hashname(), created, idx) + [code, "reorder_levels", "Item", group, wh, float(level),
+                                                          float(qty), mr_type])
+        for wh, actual, reserved, ordered, indented, planned, for_production, for_subcontract in item_bins:
+            projected = actual + ordered + indented + planned - reserved - for_production - for_subcontract
+            bins.append(std(hashname(), created) + [code, wh, float(actual), float(reserved), float(ordered),
+                                                    float(projected), "Nos", rate, round(actual * rate, 2),
+                                                    float(indented), float(planned), float(for_production),
+                                                    float(for_subcontract)] + [None] * 4)
+    insert("Item", items)
+    insert("Item Reorder", rules)
+    insert("Bin", bins)
+
+
+def set_warehouse_tree(conn):
+    """lft/rgt of every warehouse, as Frappe's NestedSet numbers its tree (children in name order)."""
+    rows = conn.execute('SELECT name, parent_warehouse FROM "Warehouse" ORDER BY name').fetchall()
+    children = {}
+    for name, parent in rows:
+        children.setdefault(parent or None, []).append(name)
+    counter = [0]
+    numbers = {}
+
+    def visit(name):
+        counter[0] += 1
+        lft = counter[0]
+        for child in children.get(name, []):
+            visit(child)
+        counter[0] += 1
+        numbers[name] = (lft, counter[0])
+
+    for root in children.get(None, []):
+        visit(root)
+    conn.executemany('UPDATE "Warehouse" SET lft = ?, rgt = ? WHERE name = ?',
+                     [(lft, rgt, name) for name, (lft, rgt) in numbers.items()])
