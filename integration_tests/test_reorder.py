@@ -216,10 +216,6 @@ def test_bins_of_deleted_items_are_not_counted(tmp_path):
         assert inventory["ITEM-R08"]["stock_qty"] == 95.0 and inventory["ITEM-R08"]["needs_reorder"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="connector: the deletion record of a document deleted and created again "
-                                       "within one sync's reach (between two syncs, or inside the lookback window) "
-                                       "comes after the new document's record, so the destination keeps the row "
-                                       "flagged deleted")
 def test_an_item_deleted_and_created_again_between_two_syncs_is_live(tmp_path):
     with ErpnextTestServer(items=40, seed=23) as srv:
         path, cache_dir = tmp_path / "erpnext.duckdb", tmp_path / "pyairbyte"

@@ -30,7 +30,7 @@ from .deletions import DELETED_DOCUMENT, DeletionLog, deletion_record
 from .doctypes import DocType
 from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_client, resource_path
 from .keyset import KEYSET_ORDER, PageSizeProbe, keyset_filters, later_position, parse_modified, position_of, saved_position
-from .request_line import REQUEST_LINE_BUDGET, compact_json, request_line_length
+from .request_line import REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
 from .selection import Selection, selection
 from .schemas import DELETED_AT, DocTypeMeta, load_meta, stream_schema
 from .spec import ErpnextConfig, format_datetime
@@ -357,6 +357,21 @@ class DocTypeStream(HttpStream):
 
     # -- deletions ---------------------------------------------------------------------------------
 
+    def _not_created_again(self, records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Deletion records less those of documents created again (same name) after the deletion: a deletion read after
+        the new document's record, in this sync or a later one's lookback, would otherwise remove it downstream."""
+        if not records:
+            return records
+        url = self._url_of(self._doctype.doctype)
+
+        def params(names: Any) -> Dict[str, Any]:
+            return {"fields": compact_json(["name", "creation"]), "filters": compact_json([["name", "in", names]]), "limit_page_length": len(records)}
+
+        created = {}
+        for run in fit_in_filter(url, params, [r["name"] for r in records], REQUEST_LINE_BUDGET):
+            created.update({row["name"]: format_datetime(parse_modified(row["creation"])) for row in self._get_list(self._doctype.doctype, params(in_value(run)))})
+        return [r for r in records if r["name"] not in created or created[r["name"]] < format_datetime(parse_modified(r[DELETED_AT]))]
+
     def _deletions_start(self) -> Dict[str, Any]:
         """After the saved deletion position; on a first sync, after the newest deletion so far (asked before reading
         the records, so documents deleted while they are read are still caught)."""
@@ -371,6 +386,7 @@ class DocTypeStream(HttpStream):
     def _read_deletions(self, position: Dict[str, Any]) -> Iterable[Any]:
         """Deleted Document rows for this DocType become records with _ab_cdc_deleted_at, for deduped destinations."""
         for records, position in self.deletion_log.pages(position):
+            records = self._not_created_again(records)
             emitted_at = int(time.time() * 1000)
             for record in records:
                 yield AirbyteMessage(type=MessageType.RECORD, record=AirbyteRecordMessage(stream=self.name, data=record, emitted_at=emitted_at))
