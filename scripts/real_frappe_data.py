@@ -379,7 +379,7 @@ def make_documents(rng: random.Random, facts: dict) -> None:
         made["Sales Order"].append(d.name)
     frappe.db.commit()
     say("sales orders")
-    for i in range(120):
+    for i in range(260):
         company = "Acme Corp" if i % 3 else "Zeta GmbH & Co. KG"
         supplier = rng.choice(suppliers[:50])
         d = transact(
@@ -390,7 +390,7 @@ def make_documents(rng: random.Random, facts: dict) -> None:
             fates[(i + 3) % len(fates)], "To Receive and Bill",
         )
         made["Purchase Order"].append(d.name)
-    for i in range(100):
+    for i in range(240):
         company = "Acme Corp" if i % 3 else "Zeta GmbH & Co. KG"
         d = transact(
             {"doctype": "Stock Entry", "naming_series": "MAT-STE-.YYYY.-", "stock_entry_type": "Material Transfer", "purpose": "Material Transfer", "company": company, "posting_date": "2026-01-20", "items": lines("se", company)},
