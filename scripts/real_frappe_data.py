@@ -48,6 +48,7 @@ AUTONAME = {"Customer": "field:customer_name", "Supplier": "field:supplier_name"
 COMPANIES = {"Acme Corp": "AC", "Zeta GmbH & Co. KG": "ZG"}
 API_USER = "api-reader@example.com"
 RESTRICTED_USER = "restricted-reader@example.com"
+NO_DELETIONS_USER = "no-deletions-reader@example.com"
 # Reads every stream's DocType but neither Bin nor Deleted Document (ERPNext's own permissions).
 RESTRICTED_ROLES = ["Accounts User", "Manufacturing User", "Purchase Manager"]
 # The large group: rows sharing one identical `modified` (more than a page of 500 items, and rows of other DocTypes).
@@ -196,6 +197,8 @@ def make_users() -> dict:
     users = {
         "api": make_user(API_USER, "API Reader", ["System Manager", *[r for r in all_roles if r != "System Manager"]]),
         "restricted": make_user(RESTRICTED_USER, "Restricted Reader", RESTRICTED_ROLES),
+        # Every stream's DocType, but not Deleted Document (only System Manager may read it in a standard installation).
+        "no_deletions": make_user(NO_DELETIONS_USER, "No Deletions Reader", [r for r in all_roles if r != "System Manager"]),
     }
     frappe.db.commit()
     return users
