@@ -127,7 +127,8 @@ class Run:
 
     def why(self) -> str:
         """What went wrong, for an assertion message: error traces, error logs (shortened), the exit code."""
-        lines = [f"exit code {self.returncode}"] + [f"TRACE: {e}" for e in self.errors()] + [f"LOG: {e[:1500]}" for e in self.error_logs()[:6]]
+        logs = [e.splitlines()[0][:600] for e in self.error_logs() if e.strip() and not e.startswith("Encountered an exception")]
+        lines = [f"exit code {self.returncode}"] + [f"TRACE: {e[:600]}" for e in self.errors()] + [f"LOG: {e}" for e in logs[:6]]
         if not self.messages:
             lines.append(self.stderr[-3000:])
         return "\n".join(lines)

@@ -198,15 +198,20 @@ def test_every_record_is_valid_against_its_discovered_schema(site: Site, connect
     run = connector.read(config)
     assert run.returncode == 0, run.why()
     invalid = []
+    kinds = Counter()
     counts = Counter()
     for stream, records in run.records().items():
         validator = jsonschema.Draft7Validator(schemas[stream], format_checker=jsonschema.FormatChecker())
         for record in records:
             counts[stream] += 1
             for error in validator.iter_errors(record):
-                invalid.append(f"{stream} {record.get('name')!r}: {'/'.join(map(str, error.absolute_path))}: {error.message[:200]}")
+                path = "/".join(str(p) for p in error.absolute_path if not isinstance(p, int))
+                if (stream, path, error.validator) not in kinds:
+                    invalid.append(f"{stream}.{path} ({error.validator}), e.g. {record.get('name')!r}: {error.message[:200]}")
+                kinds[(stream, path, error.validator)] += 1
     assert set(counts) == set(ALL_STREAMS), counts
-    assert not invalid, f"{len(invalid)} schema violations:\n" + "\n".join(invalid[:30])
+    summary = [f"{line} [{kinds[key]} records]" for line, key in zip(invalid, kinds)]
+    assert not invalid, f"{sum(kinds.values())} schema violations:\n" + "\n".join(summary)
 
 
 # -- incremental --------------------------------------------------------------------------------------------------------------
