@@ -16,6 +16,7 @@ from .spec import ErpnextConfig
 DELETED_AT = "_ab_cdc_deleted_at"
 DATETIME = {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_without_timezone"}
 STRING = {"type": ["null", "string"]}
+TIME = {"type": ["null", "string"], "format": "time", "airbyte_type": "time_without_timezone"}
 INTEGER = {"type": ["null", "integer"]}
 NUMBER = {"type": ["null", "number"]}
 # Columns every document has (frappe.model.default_fields), and those of child rows.
@@ -29,7 +30,7 @@ FIELD_TYPES = {
     "Float": NUMBER, "Currency": NUMBER, "Percent": NUMBER, "Rating": NUMBER,
     "Date": {"type": ["null", "string"], "format": "date"},
     "Datetime": DATETIME,
-    "Time": {"type": ["null", "string"], "format": "time", "airbyte_type": "time_without_timezone"},
+    "Time": TIME,
     "JSON": {},
 }
 # Layout fields have no column (frappe.model.no_value_fields); tables come as child rows.
@@ -50,6 +51,24 @@ class DocTypeMeta:
 
     def has_field(self, fieldname: str) -> bool:
         return fieldname in self.properties
+
+    def time_fields(self) -> Dict[str, List[str]]:
+        """Time fields: record field -> its Time columns ("" for the record's own, else a child-table field)."""
+        fields = {"": [f for f, p in self.properties.items() if p == TIME]}
+        for fieldname, child in self.child_tables.items():
+            fields[fieldname] = [f for f, p in self.child_properties.get(child, {}).items() if p == TIME]
+        return {k: v for k, v in fields.items() if v}
+
+
+def iso_time(value: Any) -> Any:
+    """Frappe writes Time values with format_timedelta: hours and (below 10) seconds unpadded ('2:09:6.837815');
+    the schema's `time` format, and destinations, want 02:09:06.837815."""
+    try:
+        hours, minutes, seconds = str(value).split(":")
+        whole, _, fraction = seconds.partition(".")
+        return f"{int(hours):02d}:{int(minutes):02d}:{int(whole):02d}" + (f".{fraction}" if fraction else "")
+    except ValueError:
+        return value  # not a time of day (MariaDB TIME also holds durations): as ERPNext sent it
 
 
 def fetch_meta(client: HttpClient, config: ErpnextConfig, doctype: str) -> DocTypeMeta:

@@ -32,7 +32,7 @@ from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_c
 from .keyset import KEYSET_ORDER, PageSizeProbe, keyset_filters, later_position, parse_modified, position_of, saved_position
 from .request_line import REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
 from .selection import Selection, selection
-from .schemas import DELETED_AT, DocTypeMeta, load_meta, stream_schema
+from .schemas import DELETED_AT, DocTypeMeta, iso_time, load_meta, stream_schema
 from .spec import ErpnextConfig, format_datetime
 
 PROGRESS_SECONDS = 10
@@ -236,6 +236,7 @@ class DocTypeStream(HttpStream):
     def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
         """The rows as records, then a state message (incremental: `position` is the new watermark)."""
         self._log_progress(len(rows))
+        self._fix_times(rows)
         if self._catch_leavers:
             rows = self._leavers_as_deletions(rows)
         if self._selection:  # what the connector asked for itself stays out of the records
@@ -248,6 +249,17 @@ class DocTypeStream(HttpStream):
         if self._incremental and position:
             self._advance_state(position)
         yield self._state_message()  # after every page, even when a range ahead of the watermark delivered it
+
+    @cached_property
+    def _time_fields(self) -> Dict[str, List[str]]:
+        return self.meta.time_fields()
+
+    def _fix_times(self, rows: List[dict]) -> None:
+        for table, fields in self._time_fields.items():
+            for row in [child for parent in rows for child in parent.get(table) or []] if table else rows:
+                for field in fields:
+                    if row.get(field):
+                        row[field] = iso_time(row[field])
 
     def _leavers_as_deletions(self, rows: List[dict]) -> List[dict]:
         """Rows that no longer match the config (disabled, cancelled) as deletion records, if they may have been

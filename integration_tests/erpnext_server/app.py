@@ -211,8 +211,10 @@ def format_value(ft, v):
         return None
     if ft == "Datetime" and isinstance(v, str) and v.endswith(".000000"):
         return v[:-7]  # str(datetime) omits zero microseconds
-    if ft == "Time" and isinstance(v, str) and v[:1] == "0" and len(v) > 7:
-        return v[1:]  # str(timedelta)
+    if ft == "Time" and isinstance(v, str) and v.count(":") == 2:  # frappe.utils.format_timedelta: '2:09:6.837815'
+        hours, minutes, seconds = v.split(":")
+        whole, _, fraction = seconds.partition(".")
+        return f"{int(hours)}:{minutes}:" + (f"{int(whole)}.{fraction}" if fraction.strip("0") else f"{int(whole):02d}")
     return v
 
 
