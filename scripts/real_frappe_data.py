@@ -453,6 +453,9 @@ def spread_timestamps(rng: random.Random, facts: dict) -> None:
             values.append((created.strftime("%Y-%m-%d %H:%M:%S.%f"), modified_s, name))
         for created_s, modified_s, name in values:
             frappe.db.sql(f"update `tab{doctype}` set creation=%s, modified=%s where name=%s", (created_s, modified_s, name))
+    # As in ERPNext, an item exists before its bins (queries/ rely on it to tell an item's bins from a deleted namesake's).
+    frappe.db.sql("""update `tabItem` i join (select item_code, min(creation) as first from `tabBin` group by item_code) b
+        on b.item_code = i.name set i.creation = b.first - interval 1 second where b.first <= i.creation""")
     for child, parent in (("Item Reorder", "Item"), ("Sales Order Item", "Sales Order"), ("Purchase Order Item", "Purchase Order"), ("Stock Entry Detail", "Stock Entry")):
         frappe.db.sql(f"update `tab{child}` c join `tab{parent}` p on c.parent = p.name and c.parenttype = %s set c.modified = p.modified, c.creation = p.creation", (parent,))
     frappe.db.commit()

@@ -29,6 +29,7 @@ MAX_RETRY_TIME = timedelta(minutes=10)
 MAX_BACKOFF_SECONDS = 60.0
 REQUEST_TIMEOUT = (15, 300)  # seconds to connect, seconds to wait for a (possibly large) page
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+MAX_PACING_SECONDS = 30  # at most this long between request starts while pacing under the rate limit
 MAX_RATE_LIMIT_WAIT = 120  # seconds a 429's Retry-After may ask us to wait; a longer wait stops the sync (state saved)
 ERROR_TEXT_CHARS = 300
 # How web servers say a request line or URL is too long: gunicorn's 400 "Request Line is too large (6786 > 4094)",
@@ -216,7 +217,7 @@ class RateLimitPacer:
     """Slows down before Frappe's rate limit is reached (frappe/rate_limiter.py). A site with `rate_limit` counts
     server time per window; each answer says how much was left when the request started (X-RateLimit-Remaining, µs),
     what the request cost (X-RateLimit-Used) and when the window resets (X-RateLimit-Reset, s). Once less than half
-    is left, request starts are spaced so that what is left lasts until the reset."""
+    is left, request starts are spaced so that what is left lasts until the reset (at most MAX_PACING_SECONDS apart)."""
 
     def __init__(self, logger: Optional[logging.Logger] = None) -> None:
         self._lock = threading.Lock()
@@ -231,8 +232,9 @@ class RateLimitPacer:
             used, reset = int(headers.get("X-RateLimit-Used") or 0), float(headers["X-RateLimit-Reset"])
         except (KeyError, ValueError):
             return
-        left = max(remaining - used, 0)
-        interval = 0.0 if left > limit / 2 else min(reset, reset * max(used, 1) / max(left, 1))
+        left = remaining - used
+        # Nothing left: no point waiting, the next answer is a 429 that says how long (see MAX_RATE_LIMIT_WAIT).
+        interval = 0.0 if left > limit / 2 or left <= 0 else min(MAX_PACING_SECONDS, reset * max(used, 1) / left)
         with self._lock:
             if interval and not self._interval:
                 self._logger.info(f"ERPNext's rate limit: {left / max(limit, 1):.0%} of this window's server time is left; spacing requests to last until it resets in {reset:,.0f} s.")
