@@ -24,16 +24,17 @@ def selection(configured_schema: Optional[Mapping[str, Any]], meta: DocTypeMeta,
     """None when every field is selected (or the selection can't be trusted: metadata not from the site, where
     naming a column the site lacks would fail the query)."""
     selected = (configured_schema or {}).get("properties") or {}
-    children = set(meta.child_tables)
-    everything = set(meta.properties) | children
+    # The stream's child tables (a standard stream reads those of its row in doctypes.py, not every Table field).
+    everything = set(meta.properties) | set(table.child_tables)
     if not selected or everything <= set(selected) or not meta.from_site:
         return None
     status = [f for f in (table.disabled_field, "docstatus" if table.submittable else None) if f]
     fields = [f for f in meta.properties if f in selected or f in OWN_FIELDS or f in status]
     child_fields = {}
-    for fieldname in meta.child_tables:
+    for fieldname, child in table.child_tables.items():
         if fieldname in selected:
             columns = selected[fieldname].get("items", {}).get("properties") or {}
-            known = meta.child_properties.get(meta.child_tables[fieldname], {})
-            child_fields[fieldname] = [c for c in known if c in columns or c in OWN_CHILD_FIELDS] if columns else ["*"]
+            known = meta.child_properties.get(child, {})
+            wanted = [c for c in known if c in columns and c not in OWN_CHILD_FIELDS]
+            child_fields[fieldname] = list(OWN_CHILD_FIELDS) + wanted if columns and known else ["*"]
     return Selection(fields=fields, child_fields=child_fields, keep=frozenset(selected) | {"name", "modified", DELETED_AT})

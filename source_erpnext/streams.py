@@ -124,9 +124,10 @@ class DocTypeStream(HttpStream):
         if not value:
             return {}
         try:
-            if value.get(FULL_REFRESH_COMPLETE) is True:
+            # A position (incremental) wins over full-refresh progress, which a stream switched to incremental may keep.
+            if not value.get("modified") and value.get(FULL_REFRESH_COMPLETE) is True:
                 return {FULL_REFRESH_COMPLETE: True}
-            if "full_refresh" in value:
+            if not value.get("modified") and "full_refresh" in value:
                 return {"full_refresh": saved_work(value["full_refresh"])}
             state = saved_position(value)
             if "deletions" in value:
@@ -181,6 +182,8 @@ class DocTypeStream(HttpStream):
         self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
         self._selection = selection(self.configured_json_schema, self.meta, self.table)  # the catalog's selected fields
         if self._incremental:
+            for key in (FULL_REFRESH_COMPLETE, "full_refresh"):  # a full refresh's progress is no position
+                self._state.pop(key, None)
             deletions_from = self._deletions_start() if self._config.sync_deletions else None
             for rows, watermark, _ in self._pages_with_progress([{"from": self._start_position(self._state), "to": None}]):
                 yield from self._emit(rows, watermark)

@@ -173,3 +173,15 @@ def test_null_fields_are_left_out_of_records_as_the_docs_say(no_metadata):
     assert "country" not in data and "_ab_cdc_deleted_at" not in data and data["supplier_name"] == "Supplier 1"
     docs = (Path(__file__).resolve().parents[1] / "docs" / "integrations" / "sources" / "erpnext.md").read_text()
     assert "absent from records that are not deletion records" in docs
+
+
+def test_a_stream_switched_from_full_refresh_to_incremental_keeps_its_position(no_metadata):
+    """Full-refresh progress left in a state is no position: the incremental read starts from the beginning once, then
+    its own position is what it saves and resumes from (the full-refresh keys are gone)."""
+    no_metadata.get(SUPPLIERS, [{"json": {"data": [supplier(1, "2024-01-01")]}}, {"json": {"data": []}}])
+    first = run_read({**CONFIG, "sync_deletions": False}, "supplier", state={"__ab_full_refresh_sync_complete": True})
+    saved = first.state_messages[-1].state.stream.stream_state.__dict__
+    assert saved == {"modified": "2024-01-01 00:00:00.000000", "name": "SUP-001"}
+    no_metadata.get(SUPPLIERS, json={"data": []})
+    run_read({**CONFIG, "sync_deletions": False}, "supplier", state={**saved, "__ab_full_refresh_sync_complete": True})
+    assert last_list(no_metadata)["or_filters"] == [["modified", ">", "2024-01-01 00:00:00.000000"], ["name", ">", "SUP-001"]]

@@ -227,3 +227,32 @@ def test_the_error_handler_names_length_refusals_of_every_kind():
     assert handler.interpret_response(response(431, "Request Header Fields Too Large")).response_action.name == "SPLIT_REQUEST_WINDOW"
     assert handler.interpret_response(response(400, "Bad Request: missing parameter")).response_action.name == "FAIL"
     assert re.search(r"request line was [\d,]+ bytes", handler.interpret_response(response(414, "too long")).error_message)
+
+
+def test_selecting_columns_of_a_stream_whose_doctype_has_more_tables_than_it_reads(requests_mock):
+    """The site's Sales Order has tables the stream does not read (taxes, ...): a selection names only its own."""
+    from airbyte_cdk.models import AirbyteStream, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode
+
+    meta = [
+        {"name": "Sales Order", "is_submittable": 1, "fields": [
+            {"fieldname": "customer", "fieldtype": "Link"}, {"fieldname": "grand_total", "fieldtype": "Currency"},
+            {"fieldname": "items", "fieldtype": "Table", "options": "Sales Order Item"},
+            {"fieldname": "taxes", "fieldtype": "Table", "options": "Sales Taxes and Charges"}]},
+        {"name": "Sales Order Item", "istable": 1, "fields": [{"fieldname": "item_code", "fieldtype": "Link"}, {"fieldname": "qty", "fieldtype": "Float"}]},
+        {"name": "Sales Taxes and Charges", "istable": 1, "fields": [{"fieldname": "rate", "fieldtype": "Float"}]},
+    ]
+    requests_mock.get(f"{BASE_URL}/api/method/frappe.desk.form.load.getdoctype", json={"docs": meta})
+    order = {"name": "SO-1", "modified": "2024-01-01 00:00:00", "creation": "2024-01-01 00:00:00", "docstatus": 1, "customer": "C", "grand_total": 5}
+    orders = requests_mock.get(f"{BASE_URL}/api/resource/Sales%20Order", [{"json": {"data": [order]}}, {"json": {"data": []}}])
+    lines = requests_mock.get(f"{BASE_URL}/api/resource/Sales%20Order%20Item", json={"data": [{"name": "r1", "parent": "SO-1", "idx": 1, "item_code": "I"}]})
+    source = SourceErpnext()
+    schema = next(s for s in source.streams(CONFIG) if s.name == "sales_order").get_json_schema()
+    selected = {k: schema["properties"][k] for k in ("name", "modified", "customer", "items", "taxes")}
+    selected["items"] = {**selected["items"], "items": {**selected["items"]["items"], "properties": {"item_code": {"type": ["null", "string"]}}}}
+    stream = AirbyteStream(name="sales_order", json_schema={**schema, "properties": selected}, supported_sync_modes=[SyncMode.full_refresh])
+    catalog = ConfiguredAirbyteCatalog(streams=[ConfiguredAirbyteStream(stream=stream, sync_mode=SyncMode.full_refresh, destination_sync_mode=DestinationSyncMode.overwrite)])
+    output = read(source, {**CONFIG, "max_concurrency": 1}, catalog)
+    assert not output.errors, [e.trace.error.message for e in output.errors]
+    assert [r.record.data for r in output.records] == [{"name": "SO-1", "modified": "2024-01-01 00:00:00", "customer": "C", "items": [{"name": "r1", "parent": "SO-1", "idx": 1, "item_code": "I"}]}]
+    assert set(query(orders.request_history[0])["fields"]) == {"name", "modified", "creation", "docstatus", "customer"}
+    assert query(lines.request_history[0])["fields"] == ["name", "parent", "idx", "item_code"]
