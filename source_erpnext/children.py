@@ -91,6 +91,10 @@ class ChildRows:
                 for run in runs:
                     yield from self._rows(child, fieldname, run, seen)
                 return
+            if after is not None and rows and all(row["name"] in seen for row in rows):
+                # A site that ignores the `name >` filter would make us read the same rows forever.
+                message = f"ERPNext did not move past '{after}' when asked for the next page of {child} rows; its list API ignores filters."
+                raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
             for row in rows:
                 if row["name"] not in seen:
                     seen.add(row["name"])

@@ -244,7 +244,8 @@ def test_selecting_columns_of_a_stream_whose_doctype_has_more_tables_than_it_rea
     requests_mock.get(f"{BASE_URL}/api/method/frappe.desk.form.load.getdoctype", json={"docs": meta})
     order = {"name": "SO-1", "modified": "2024-01-01 00:00:00", "creation": "2024-01-01 00:00:00", "docstatus": 1, "customer": "C", "grand_total": 5}
     orders = requests_mock.get(f"{BASE_URL}/api/resource/Sales%20Order", [{"json": {"data": [order]}}, {"json": {"data": []}}])
-    lines = requests_mock.get(f"{BASE_URL}/api/resource/Sales%20Order%20Item", json={"data": [{"name": "r1", "parent": "SO-1", "idx": 1, "item_code": "I"}]})
+    line = {"name": "r1", "parent": "SO-1", "idx": 1, "item_code": "I"}
+    lines = requests_mock.get(f"{BASE_URL}/api/resource/Sales%20Order%20Item", [{"json": {"data": [line]}}, {"json": {"data": []}}])
     source = SourceErpnext()
     schema = next(s for s in source.streams(CONFIG) if s.name == "sales_order").get_json_schema()
     selected = {k: schema["properties"][k] for k in ("name", "modified", "customer", "items", "taxes")}
@@ -256,3 +257,13 @@ def test_selecting_columns_of_a_stream_whose_doctype_has_more_tables_than_it_rea
     assert [r.record.data for r in output.records] == [{"name": "SO-1", "modified": "2024-01-01 00:00:00", "customer": "C", "items": [{"name": "r1", "parent": "SO-1", "idx": 1, "item_code": "I"}]}]
     assert set(query(orders.request_history[0])["fields"]) == {"name", "modified", "creation", "docstatus", "customer"}
     assert query(lines.request_history[0])["fields"] == ["name", "parent", "idx", "item_code"]
+
+
+def test_a_site_that_ignores_the_child_rows_name_filter_fails_instead_of_looping(no_metadata):
+    items = [{"name": "ITEM-1", "modified": "2024-01-01 00:00:00", "disabled": 0}]
+    no_metadata.get(ITEMS, [{"json": {"data": items}}, {"json": {"data": []}}])
+    rows = [{"name": f"r{i}", "parent": "ITEM-1", "idx": i} for i in range(4)]  # a full child page (1 page x 4), always
+    no_metadata.get(REORDER, json={"data": rows})
+    output = run_read({**CONFIG, "page_size": 1, "max_concurrency": 1, "sync_deletions": False}, "item", SyncMode.full_refresh, expect_failure=True)
+    assert any("did not move past 'r3'" in e.trace.error.message for e in output.errors), [e.trace.error.message for e in output.errors]
+    assert sum(r.path == "/api/resource/item%20reorder" for r in no_metadata.request_history) == 2
