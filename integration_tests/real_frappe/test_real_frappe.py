@@ -4,18 +4,18 @@ DocTypes and data made through Frappe's document API. Every expectation comes fr
 Test ids name the Frappe version (v14, v15, develop): `pytest -rA` shows what ran where.
 """
 
-import json
-import re
 import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
-from typing import Dict, List
+from datetime import timedelta
+from typing import Dict
 
 import jsonschema
 import pytest
 from airbyte_cdk.models import Status, Type
+
+from integration_tests.real_site import FORMAT_CHECKER, FORMATS, LAYOUT_TYPES, META_SNIPPET, TYPE_MAP, assert_equals_database, parse_dt, types_of
 
 from .conftest import CHILD_TABLES, DELETED_AT, STREAMS, Connector, Run, Site, expected
 
@@ -28,62 +28,6 @@ SMALL_PAGE_SIZES = [7, 50]
 # (the tests with the default config see the limit).
 FILTER_PAGE_SIZE = 15
 DEFAULT_LOOKBACK = timedelta(minutes=5)
-LAYOUT_TYPES = {"Section Break", "Column Break", "Tab Break", "HTML", "Button", "Image", "Fold", "Heading"}
-TYPE_MAP = {
-    "Int": "integer", "Long Int": "integer", "Check": "integer",
-    "Float": "number", "Currency": "number", "Percent": "number",
-    "Table": "array", "Table MultiSelect": "array",
-}
-FORMATS = {"Date": "date", "Datetime": "date-time"}
-
-
-# The formats Airbyte's types take (date, timestamp_without_timezone, time_without_timezone); jsonschema's own checkers
-# are stricter (RFC 3339 offsets) or absent, depending on what is installed.
-FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
-FORMAT_PATTERNS = {
-    "date": r"\d{4}-\d{2}-\d{2}",
-    "date-time": r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?",
-    "time": r"\d{2}:\d{2}:\d{2}(\.\d{1,6})?",
-}
-for _format, _pattern in FORMAT_PATTERNS.items():
-    FORMAT_CHECKER.checks(_format)(lambda value, _p=re.compile(_pattern): not isinstance(value, str) or bool(_p.fullmatch(value)))
-
-
-def parse_dt(value) -> datetime:
-    return datetime.fromisoformat(str(value).replace("T", " "))
-
-
-def mismatches(run: Run, want: Dict[str, dict], streams: List[str]) -> List[str]:
-    """Differences between the records of a read and the database, per stream."""
-    problems = []
-    records = run.records()
-    for stream in streams:
-        got = [r for r in records.get(stream, []) if not r.get(DELETED_AT)]
-        names = [r["name"] for r in got]
-        db_names = set(want[stream]["names"])
-        twice = sorted(n for n, c in Counter(names).items() if c > 1)
-        missing, extra = sorted(db_names - set(names)), sorted(set(names) - db_names)
-        if twice or missing or extra:
-            problems.append(
-                f"{stream}: {len(names)} records for {len(db_names)} in the database; {len(twice)} emitted twice {twice[:3]}, "
-                f"{len(missing)} missing {missing[:3]}, {len(extra)} not in the database under these settings {extra[:3]}"
-            )
-        wrong_modified = [r["name"] for r in got if r["name"] in db_names and parse_dt(r["modified"]) != parse_dt(want[stream]["modified"][r["name"]])]
-        if wrong_modified:
-            problems.append(f"{stream}: `modified` differs from the database for {len(wrong_modified)} records, e.g. {wrong_modified[:3]}")
-        if stream in CHILD_TABLES:
-            fieldname, _ = CHILD_TABLES[stream]
-            wrong_children = [r["name"] for r in got if [c.get("name") for c in (r.get(fieldname) or [])] != want[stream]["children"].get(r["name"], [])]
-            if wrong_children:
-                problems.append(f"{stream}: child rows `{fieldname}` differ from the database (or from idx order) for {len(wrong_children)} records, e.g. {wrong_children[:3]}")
-    return problems
-
-
-def assert_equals_database(run: Run, want: Dict[str, dict], streams: List[str]) -> None:
-    problems = mismatches(run, want, streams)
-    assert run.returncode == 0 and not problems, "\n".join([run.why(), *problems])
-
-
 # -- the server is production's --------------------------------------------------------------------------------------------
 
 
@@ -137,22 +81,6 @@ def test_check_names_deleted_document_when_deletions_are_on(site: Site, connecto
 
 
 # -- discover -------------------------------------------------------------------------------------------------------------
-
-META_SNIPPET = """
-result = {}
-for stream, doctype in %r.items():
-    meta = frappe.get_meta(doctype)
-    result[stream] = {"fields": [[f.fieldname, f.fieldtype, f.options] for f in meta.fields], "children": {}}
-    for f in meta.fields:
-        if f.fieldtype in ("Table", "Table MultiSelect"):
-            result[stream]["children"][f.fieldname] = [[c.fieldname, c.fieldtype] for c in frappe.get_meta(f.options).fields]
-"""
-
-
-def types_of(prop: dict) -> set:
-    t = prop.get("type", [])
-    return set([t] if isinstance(t, str) else t) - {"null"}
-
 
 def test_discover_maps_erpnext_fieldtypes_and_the_custom_fields(site: Site, connector: Connector):
     streams = connector.discover(site.config())
