@@ -2,7 +2,7 @@
 it, and the database as the truth. No mocks: every server is a real process, and nothing is left running after the
 session (scripts/real-frappe down, also when a test or the setup fails).
 
-Which Frappe versions run: REAL_FRAPPE_VERSIONS (comma-separated among v14, v15, develop; default v15).
+Which Frappe versions run: REAL_FRAPPE_VERSIONS (comma-separated among v14, v15, develop; default v14: Frappe 15 and 16 are covered by the real-ERPNext suite).
 """
 
 import json
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "real-frappe"
 DATA_SCRIPT = ROOT / "scripts" / "real_frappe_data.py"
 ALL_VERSIONS = ("v14", "v15", "develop")
-VERSIONS = [v.strip() for v in os.environ.get("REAL_FRAPPE_VERSIONS", "v15").split(",") if v.strip()]
+VERSIONS = [v.strip() for v in os.environ.get("REAL_FRAPPE_VERSIONS", "v14").split(",") if v.strip()]
 assert set(VERSIONS) <= set(ALL_VERSIONS), f"REAL_FRAPPE_VERSIONS: {VERSIONS} (known: {ALL_VERSIONS})"
 
 # -- the site ------------------------------------------------------------------------------------------------------------
