@@ -388,6 +388,25 @@ def test_invalid_config_fails_read_with_a_config_error_before_any_request(reques
     assert not output.records
 
 
+@pytest.mark.parametrize("value", ["yesterday", "31/01/2025", "2025-02-30", "2025-01-31 8am", "2025-01-31T08:00:00+02:00"])
+def test_a_start_date_that_is_not_a_date_says_what_a_valid_one_looks_like(requests_mock, value):
+    check_message = failed_check_message(run_check({**CONFIG, "start_date": value}))
+    read_errors = read_failing({**CONFIG, "start_date": value}).errors
+    assert read_errors and read_errors[0].trace.error.failure_type == FailureType.config_error
+    for message in (check_message, read_errors[0].trace.error.message):
+        assert "'start_date'" in message and "2025-01-31" in message and "2025-01-31 08:00:00" in message, message
+        assert "\\d" not in message and "match" not in message, message  # not the spec's regular expression
+    assert requests_mock.request_history == []
+
+
+@pytest.mark.parametrize("suffix", ["/api", "/api/", "/api/resource/Supplier", "/api/method/frappe.auth.get_logged_user", "/app/supplier"])
+def test_a_site_url_pasted_with_an_api_or_desk_path_is_taken_as_the_site(site, suffix):
+    site.get(SUPPLIERS, pages([supplier(1)]))
+    output = run_read({**CONFIG, "base_url": BASE_URL + suffix, "max_concurrency": 1}, "supplier")
+    assert [r.record.data["name"] for r in output.records] == ["SUP-001"]
+    assert site.request_history and all(r.url.startswith(f"{BASE_URL}/api/resource/") or r.url.startswith(f"{BASE_URL}/api/method/") for r in site.request_history)
+
+
 # -- state that this connector did not write ---------------------------------------------------------
 
 
