@@ -545,6 +545,53 @@ def test_502_503_504_in_a_row_are_all_retried(site, sleeps):
     assert sleeps == sorted(sleeps) and len(sleeps) == 3  # growing waits
 
 
+def retry_lines(output: EntrypointOutput) -> List[str]:
+    return [m.log.message for m in output.logs if "retrying in" in m.log.message]
+
+
+DB_DOWN = {  # Frappe 15's answer to an API request while MariaDB is down (frappe.utils.response.report_error)
+    "exception": "pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on 'db' ([Errno 111] Connection refused)\")",
+    "exc_type": "OperationalError",
+    "exc": json.dumps(["Traceback (most recent call last):\n  ...\npymysql.err.OperationalError: (2003, ...)\n"]),
+}
+
+
+def test_each_retry_is_logged_with_the_answer_the_attempt_and_the_wait_slept(site, sleeps):
+    site.get(SUPPLIERS, [{"status_code": 500, "json": DB_DOWN}, {"status_code": 502, "text": NGINX_502, "headers": {"Content-Type": "text/html"}}, *pages([supplier(1)])])
+    output = run_read({**CONFIG, "max_concurrency": 1}, "supplier")
+    assert [r.record.data["name"] for r in output.records] == ["SUP-001"]
+    assert retry_lines(output) == [
+        "ERPNext answered 500 for /api/resource/Supplier: pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on "
+        "'db' ([Errno 111] Connection refused)\") (an error of the site's database). Attempt 1 of 7 failed; retrying in 2 s.",
+        "The site answered 502 for /api/resource/Supplier with an HTML page (a proxy's error page?): 502 Bad Gateway (the proxy "
+        "got no answer from ERPNext's workers: restarting, or killed?). Attempt 2 of 7 failed; retrying in 3 s.",
+    ]
+    assert sleeps == [2, 3]  # what the log said
+    assert "rate limit" not in log_text(output).lower()
+
+
+def test_a_429_retry_is_logged_as_the_rate_limit(site, sleeps):
+    site.get(SUPPLIERS, [{"status_code": 429, "text": "Too Many Requests", "headers": {"Retry-After": "4"}}, *pages([supplier(1)])])
+    output = run_read({**CONFIG, "max_concurrency": 1}, "supplier")
+    assert retry_lines(output) == ["ERPNext's rate limit: it answered 429 for /api/resource/Supplier: Too Many Requests. Attempt 1 of 7 failed; retrying in 5 s."]
+    assert sleeps == [5]
+
+
+def test_a_refused_connection_is_logged_with_its_cause_not_the_whole_url(site, sleeps):
+    refused = requests.exceptions.ConnectionError(
+        "HTTPSConnectionPool(host='erp.example.com', port=443): Max retries exceeded with url: /api/resource/Supplier?fields="
+        + "%5B%22name%22%5D" * 40 + " (Caused by NewConnectionError(\"Failed to establish a new connection: [Errno 111] Connection refused\"))",
+        request=requests.Request("GET", SUPPLIERS).prepare(),  # as requests' HTTPAdapter raises it
+    )
+    site.get(SUPPLIERS, [{"exc": refused}, *pages([supplier(1)])])
+    output = run_read({**CONFIG, "max_concurrency": 1}, "supplier")
+    assert len(output.records) == 1
+    assert retry_lines(output)[0] == (
+        "Could not reach the site for /api/resource/Supplier: NewConnectionError(\"Failed to establish a new connection: [Errno 111] "
+        "Connection refused\"). Attempt 1 of 7 failed; retrying in 2 s."
+    )
+
+
 def test_a_connection_reset_is_retried_then_the_read_succeeds(site, sleeps):
     reset = requests.exceptions.ConnectionError("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
     site.get(SUPPLIERS, [{"exc": reset}, *pages([supplier(1)])])
@@ -560,6 +607,8 @@ def test_a_persistent_503_gives_up_after_the_bounded_tries_with_a_transient_erro
     error = stream_error(output, "supplier")
     assert error.failure_type == FailureType.transient_error
     assert "503" in error.message and "/api/resource/Supplier" in error.message
+    assert re.match(r"Retried for \d+ s, then gave up; the last answer: ERPNext answered 503 for /api/resource/Supplier: SessionStopped", error.message), error.message
+    assert len(retry_lines(output)) == erp_http.MAX_RETRIES  # the last attempt is not followed by a retry
     attempts = len(requests_to(site, "/api/resource/Supplier"))
     print(f"\npersistent 503: {attempts} attempts, backoff asked {sum(sleeps):.0f} s in total: {sleeps}")
     assert attempts == erp_http.MAX_RETRIES + 1
