@@ -367,15 +367,15 @@ class LimitedHttpClient(HttpClient):
             self._session.hooks["response"].append(limiter.pacer.observe)
 
     def send_request(self, *args: Any, **kwargs: Any) -> Any:
-        started = time.monotonic()
         with self._limiter:
+            started = time.monotonic()
             try:
                 return super().send_request(*args, **kwargs)
             except AirbyteTracedException as error:
-                given_up = getattr(error, "_exception", None)
+                given_up = getattr(error, "_exception", None)  # what the CDK's retries ended with
                 if not isinstance(given_up, BaseBackoffException):
                     raise
-                # The CDK's "Exhausted available request attempts. Please see logs..." with how long and the last answer.
+                # In place of the CDK's "Exhausted available request attempts. Please see logs...": how long, the last answer.
                 message = (
                     f"Retried for {time.monotonic() - started:,.0f} s, then gave up; the last answer: {given_up}. What was "
                     "read until then is saved. Check the site's health (database, workers, proxy), or lower Concurrent Requests."
