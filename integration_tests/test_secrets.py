@@ -55,6 +55,7 @@ CANNED: Dict[str, Callable[[str], Tuple[int, str, str]]] = {
     "login": lambda path: (200, "text/html; charset=utf-8", LOGIN_PAGE),
     "badjson": lambda path: (200, "application/json", '{"message": "reader@exa'),
     "proxy502": lambda path: (502, "text/html", NGINX_502),
+    "dbdown": lambda path: (500, "application/json", json.dumps({"exception": "pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on 'db' ([Errno 111] Connection refused)\")", "exc_type": "OperationalError"})),
     "unavailable": lambda path: (503, "application/json", json.dumps({"exc_type": "SessionStopped", "exception": "frappe.exceptions.SessionStopped: Session Stopped"})),
     "refused417": lambda path: (
         (200, "application/json", json.dumps({"message": "reader@example.com"})) if path.endswith("get_logged_user")
@@ -138,6 +139,7 @@ SCENARIOS = [
     Scenario("read-html-login", "read", site="canned:login", expect=("trace", "HTML page", "config_error")),
     Scenario("check-bad-json", "check", site="canned:badjson", expect=("status", "not JSON")),
     Scenario("read-proxy-502", "read", site="canned:proxy502", few_retries=True, expect=("trace", "502", "transient_error")),
+    Scenario("read-db-down", "read", site="canned:dbdown", few_retries=True, expect=("trace", ("Retried for", "OperationalError: (2003"), "transient_error")),
     # network
     Scenario("check-dns", "check", site="url:https://canary-erp.invalid", expect=("status", "Could not resolve the host")),
     Scenario("read-dns", "read", site="url:https://canary-erp.invalid", expect=("trace", "Could not resolve the host", "config_error")),

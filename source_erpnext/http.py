@@ -9,14 +9,16 @@ import time
 from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional, Union
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
-from airbyte_cdk.models import FailureType
+from airbyte_cdk.models import FailureType, StreamDescriptor
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorResolution, HttpStatusErrorHandler, ResponseAction
 from airbyte_cdk.sources.http_config import MAX_CONNECTION_POOL_SIZE
+from airbyte_cdk.sources.streams.http import rate_limiting
+from airbyte_cdk.sources.streams.http.exceptions import BaseBackoffException
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -70,11 +72,58 @@ def frappe_message(response: requests.Response) -> str:
         except (TypeError, ValueError, AttributeError):
             pass
         if not messages:
-            exception = body.get("exception") or body.get("message") or body.get("exc_type")
+            exception = body.get("exception") or body.get("message") or _last_traceback_line(body.get("exc")) or body.get("exc_type")
             if exception:
                 messages.append(str(exception))
     text = " ".join(m for m in messages if m) or f"HTTP {response.status_code}"
     return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+def _last_traceback_line(exc: Any) -> str:
+    """The exception line of the first traceback in Frappe's `exc` (a JSON list of tracebacks), else ''."""
+    try:
+        tracebacks = json.loads(exc) if isinstance(exc, str) else exc
+        return next(line for line in reversed(str(tracebacks[0]).splitlines()) if line.strip()).strip()
+    except (TypeError, ValueError, IndexError, KeyError, StopIteration):
+        return ""
+
+
+# Frappe's exc_type for an error of the site's database (pymysql's / MySQLdb's, and frappe.exceptions' own).
+DATABASE_ERRORS = {"OperationalError", "InterfaceError", "InternalError", "QueryTimeoutError", "QueryDeadlockError"}
+# What a proxy's 502 / 504 page means for a Frappe site (nginx in front of gunicorn).
+PROXY_ERRORS = {
+    502: "the proxy got no answer from ERPNext's workers: restarting, or killed?",
+    504: "the proxy timed out waiting for ERPNext's workers",
+}
+
+
+def answer_of(response_or_exception: Union[requests.Response, Exception]) -> str:
+    """A failed answer on one line, in the server's own words: status, path and Frappe's exc_type with the first
+    line of its message, or a proxy's page's title; or what kept the request from an answer. Retries log it."""
+    if not isinstance(response_or_exception, requests.Response):
+        request = getattr(response_or_exception, "request", None)
+        where = f" for {unquote(urlsplit(request.url).path)}" if request is not None and request.url else ""
+        return f"Could not reach the site{where}: {_first_line(response_or_exception)}"
+    response = response_or_exception
+    status, path = response.status_code, unquote(urlsplit(response.url).path)
+    if _is_html(response):
+        title = re.search(r"(?is)<title[^>]*>(.*?)</title>", response.text or "")
+        words = " ".join(html.unescape(title.group(1)).split()) if title else body_text(response)
+        hint = f" ({PROXY_ERRORS[status]})" if status in PROXY_ERRORS else ""
+        return f"The site answered {status} for {path} with an HTML page (a proxy's error page?): {words or response.reason}{hint}"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    text = (frappe_message(response).splitlines() or [""])[0][:ERROR_TEXT_CHARS]
+    exc_type = str(body.get("exc_type") or "") if isinstance(body, dict) else ""
+    if exc_type and exc_type not in text:
+        text = exc_type if text == f"HTTP {status}" else f"{exc_type}: {text}"
+    if exc_type in DATABASE_ERRORS:
+        text += " (an error of the site's database)"
+    if status == 429:
+        return f"ERPNext's rate limit: it answered 429 for {path}: {text}"
+    return f"ERPNext answered {status} for {path}: {text}"
 
 
 def _is_html(response: requests.Response) -> bool:
@@ -111,7 +160,7 @@ class FrappeErrorHandler(HttpStatusErrorHandler):
         if isinstance(response_or_exception, requests.exceptions.ConnectionError) and _is_dns_error(response_or_exception):
             return _fail(f"Could not resolve the host of the Site URL ({_host_of(response_or_exception)}). Check the Site URL for typos.")
         if isinstance(response_or_exception, requests.RequestException):
-            return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, f"Could not reach the site: {_first_line(response_or_exception)}")
+            return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, answer_of(response_or_exception))
         return super().interpret_response(response_or_exception)
 
     def _interpret_status(self, response: requests.Response) -> ErrorResolution:
@@ -122,8 +171,7 @@ class FrappeErrorHandler(HttpStatusErrorHandler):
         if status == 429 and _retry_after(response) > MAX_RATE_LIMIT_WAIT:
             return _fail(_rate_limit_message(response), FailureType.transient_error)
         if status in RETRYABLE_STATUS:
-            answer = f"an HTML page (a proxy's error page?): {frappe_message(response)}" if _is_html(response) else frappe_message(response)
-            return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, f"ERPNext answered {status} for {path}: {answer}")
+            return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, answer_of(response))
         if status in (414, 431) or (status == 400 and TOO_LONG.search(body_text(response))):
             line = len(response.request.path_url) + len("GET  HTTP/1.1") if response.request else 0
             reason = f"{status}: {frappe_message(response)}; the request line was {line:,} bytes"
@@ -172,7 +220,11 @@ def _fail(message: str, failure_type: FailureType = FailureType.config_error) ->
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    text = str(error)
+    # urllib3 words a failed connection "...Max retries exceeded with url: <the whole URL> (Caused by <why>)": the why
+    caused_by = re.search(r"\(Caused by (.*)\)\W*$", text, re.DOTALL)
+    text = caused_by.group(1) if caused_by else text
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def _is_dns_error(error: Exception) -> bool:
@@ -205,12 +257,35 @@ def _rate_limit_message(response: requests.Response) -> str:
 
 class RetryAfterBackoff(BackoffStrategy):
     """Honour Retry-After (429/503; longer waits stop the sync, see MAX_RATE_LIMIT_WAIT); otherwise exponential from
-    1 s, capped."""
+    1 s, capped. Logs each retry: the answer, the attempt and the wait (the CDK's own line calls every retry a rate
+    limit, see _CdkRetryWording)."""
+
+    def __init__(self, logger: Optional[logging.Logger] = None, max_retries: int = MAX_RETRIES) -> None:
+        self._logger = logger or logging.getLogger("airbyte")
+        self._max_retries = max_retries
 
     def backoff_time(self, response_or_exception, attempt_count: int) -> Optional[float]:
         if isinstance(response_or_exception, requests.Response) and _retry_after(response_or_exception):
-            return min(_retry_after(response_or_exception), MAX_RATE_LIMIT_WAIT)
-        return min(2.0 ** max(attempt_count - 1, 0), MAX_BACKOFF_SECONDS)
+            backoff = min(_retry_after(response_or_exception), MAX_RATE_LIMIT_WAIT)
+        else:
+            backoff = min(2.0 ** max(attempt_count - 1, 0), MAX_BACKOFF_SECONDS)
+        if attempt_count <= self._max_retries:  # after the last attempt the CDK gives up: see LimitedHttpClient
+            wait = backoff + 1  # the CDK sleeps a second more than asked (rate_limiting.user_defined_backoff_handler)
+            self._logger.warning(
+                f"{answer_of(response_or_exception)}. Attempt {attempt_count} of {self._max_retries + 1} failed; retrying in {wait:g} s."
+            )
+        return backoff
+
+
+class _CdkRetryWording(logging.Filter):
+    """Drops the CDK's "UserDefinedBackoffException: Rate limit exceeded (HTTP 500). Retrying in 2.0 seconds.": it words
+    so every retry whose wait the source chooses, whatever the answer; RetryAfterBackoff logs the retry instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("UserDefinedBackoffException: Rate limit exceeded")
+
+
+rate_limiting.logger.addFilter(_CdkRetryWording())
 
 
 class RateLimitPacer:
@@ -293,7 +368,25 @@ class LimitedHttpClient(HttpClient):
 
     def send_request(self, *args: Any, **kwargs: Any) -> Any:
         with self._limiter:
-            return super().send_request(*args, **kwargs)
+            started = time.monotonic()
+            try:
+                return super().send_request(*args, **kwargs)
+            except AirbyteTracedException as error:
+                given_up = getattr(error, "_exception", None)  # what the CDK's retries ended with
+                if not isinstance(given_up, BaseBackoffException):
+                    raise
+                # In place of the CDK's "Exhausted available request attempts. Please see logs...": how long, the last answer.
+                message = (
+                    f"Retried for {time.monotonic() - started:,.0f} s, then gave up; the last answer: {given_up}. What was "
+                    "read until then is saved. Check the site's health (database, workers, proxy), or lower Concurrent Requests."
+                )
+                raise AirbyteTracedException(
+                    message=message,
+                    internal_message=message,
+                    failure_type=error.failure_type,
+                    exception=given_up,
+                    stream_descriptor=StreamDescriptor(name=self.name),
+                ) from None
 
 
 def http_client(
@@ -311,7 +404,7 @@ def http_client(
         name=name,
         logger=logger,
         error_handler=FrappeErrorHandler(logger, doctype, max_retries, splittable),
-        backoff_strategy=RetryAfterBackoff(),
+        backoff_strategy=RetryAfterBackoff(logger, MAX_RETRIES if max_retries is None else max_retries),
         authenticator=authenticator(config),
         request_timeout=REQUEST_TIMEOUT,
     )

@@ -3,7 +3,7 @@
 import re
 from datetime import datetime
 from typing import Any, List, Mapping, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -13,6 +13,9 @@ DOCUMENTATION_URL = "https://docs.airbyte.com/integrations/sources/erpnext"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # A DocType name as Frappe allows it: letters, digits, spaces, hyphens and underscores.
 DOCTYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _-]{0,139}$")
+# A date, or a date and time, as Frappe writes them (a T between them is accepted too).
+START_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
+START_DATE_HINT = "must be a date such as 2025-01-31, or a date and time such as 2025-01-31 08:00:00"
 
 
 class ErpnextConfig(BaseModel):
@@ -38,9 +41,10 @@ class ErpnextConfig(BaseModel):
     start_date: Optional[str] = Field(
         default=None,
         title="Start Date",
-        description="Only records modified on or after this date are replicated. Leave empty to read everything.",
-        examples=["2024-01-01", "2024-01-01 00:00:00"],
-        pattern=r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$",
+        description="Only records modified on or after this date are replicated, e.g. 2025-01-31 or "
+        "2025-01-31 08:00:00 (the site's time zone). Leave empty to read everything.",
+        examples=["2025-01-31", "2025-01-31 08:00:00"],
+        # No `pattern`: the CDK would answer a wrong value with the regular expression; the validator says what fits.
         json_schema_extra={"order": 3},
     )
     include_disabled: bool = Field(
@@ -112,25 +116,28 @@ class ErpnextConfig(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _site_url(cls, value: str) -> str:
-        url = value.strip().rstrip("/")
-        # Tolerate a URL pasted from the desk (https://erp.example.com/app/item).
-        url = re.sub(r"/app(/.*)?$", "", url)
-        parts = urlsplit(url)
+        parts = urlsplit(value.strip())
+        # Tolerate a URL pasted from the desk (https://erp.example.com/app/item) or from API docs (.../api,
+        # .../api/resource/Item): Frappe serves both under the site's root, where the connector adds /api/... itself.
+        path = re.sub(r"/(app|api)(/.*)?$", "", parts.path.rstrip("/"))
+        url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be a URL such as https://erp.example.com")
         if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
             raise ValueError("must use https (plain http is only accepted for localhost)")
         return url
 
-    @field_validator("start_date")
+    @field_validator("start_date", mode="before")
     @classmethod
-    def _start_date(cls, value: Optional[str]) -> Optional[str]:
-        if not value:
+    def _start_date(cls, value: Any) -> Optional[str]:
+        if value is None or value == "":
             return None
+        if not isinstance(value, str) or not START_DATE.match(value.strip()):
+            raise ValueError(START_DATE_HINT)
         try:
             parsed = datetime.fromisoformat(value.strip().replace("T", " "))
-        except ValueError:
-            raise ValueError("is not a valid date; use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS") from None
+        except ValueError:  # the right shape, but no such day or time (2025-02-30)
+            raise ValueError(START_DATE_HINT) from None
         return format_datetime(parsed)
 
     @field_validator("additional_doctypes")

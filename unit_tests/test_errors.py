@@ -388,6 +388,25 @@ def test_invalid_config_fails_read_with_a_config_error_before_any_request(reques
     assert not output.records
 
 
+@pytest.mark.parametrize("value", ["yesterday", "31/01/2025", "2025-02-30", "2025-01-31 8am", "2025-01-31T08:00:00+02:00"])
+def test_a_start_date_that_is_not_a_date_says_what_a_valid_one_looks_like(requests_mock, value):
+    check_message = failed_check_message(run_check({**CONFIG, "start_date": value}))
+    read_errors = read_failing({**CONFIG, "start_date": value}).errors
+    assert read_errors and read_errors[0].trace.error.failure_type == FailureType.config_error
+    for message in (check_message, read_errors[0].trace.error.message):
+        assert "'start_date'" in message and "2025-01-31" in message and "2025-01-31 08:00:00" in message, message
+        assert "\\d" not in message and "match" not in message, message  # not the spec's regular expression
+    assert requests_mock.request_history == []
+
+
+@pytest.mark.parametrize("suffix", ["/api", "/api/", "/api/resource/Supplier", "/api/method/frappe.auth.get_logged_user", "/app/supplier"])
+def test_a_site_url_pasted_with_an_api_or_desk_path_is_taken_as_the_site(site, suffix):
+    site.get(SUPPLIERS, pages([supplier(1)]))
+    output = run_read({**CONFIG, "base_url": BASE_URL + suffix, "max_concurrency": 1}, "supplier")
+    assert [r.record.data["name"] for r in output.records] == ["SUP-001"]
+    assert site.request_history and all(r.url.startswith(f"{BASE_URL}/api/resource/") or r.url.startswith(f"{BASE_URL}/api/method/") for r in site.request_history)
+
+
 # -- state that this connector did not write ---------------------------------------------------------
 
 
@@ -526,6 +545,53 @@ def test_502_503_504_in_a_row_are_all_retried(site, sleeps):
     assert sleeps == sorted(sleeps) and len(sleeps) == 3  # growing waits
 
 
+def retry_lines(output: EntrypointOutput) -> List[str]:
+    return [m.log.message for m in output.logs if "retrying in" in m.log.message]
+
+
+DB_DOWN = {  # Frappe 15's answer to an API request while MariaDB is down (frappe.utils.response.report_error)
+    "exception": "pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on 'db' ([Errno 111] Connection refused)\")",
+    "exc_type": "OperationalError",
+    "exc": json.dumps(["Traceback (most recent call last):\n  ...\npymysql.err.OperationalError: (2003, ...)\n"]),
+}
+
+
+def test_each_retry_is_logged_with_the_answer_the_attempt_and_the_wait_slept(site, sleeps):
+    site.get(SUPPLIERS, [{"status_code": 500, "json": DB_DOWN}, {"status_code": 502, "text": NGINX_502, "headers": {"Content-Type": "text/html"}}, *pages([supplier(1)])])
+    output = run_read({**CONFIG, "max_concurrency": 1}, "supplier")
+    assert [r.record.data["name"] for r in output.records] == ["SUP-001"]
+    assert retry_lines(output) == [
+        "ERPNext answered 500 for /api/resource/Supplier: pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on "
+        "'db' ([Errno 111] Connection refused)\") (an error of the site's database). Attempt 1 of 7 failed; retrying in 2 s.",
+        "The site answered 502 for /api/resource/Supplier with an HTML page (a proxy's error page?): 502 Bad Gateway (the proxy "
+        "got no answer from ERPNext's workers: restarting, or killed?). Attempt 2 of 7 failed; retrying in 3 s.",
+    ]
+    assert sleeps == [2, 3]  # what the log said
+    assert "rate limit" not in log_text(output).lower()
+
+
+def test_a_429_retry_is_logged_as_the_rate_limit(site, sleeps):
+    site.get(SUPPLIERS, [{"status_code": 429, "text": "Too Many Requests", "headers": {"Retry-After": "4"}}, *pages([supplier(1)])])
+    output = run_read({**CONFIG, "max_concurrency": 1}, "supplier")
+    assert retry_lines(output) == ["ERPNext's rate limit: it answered 429 for /api/resource/Supplier: Too Many Requests. Attempt 1 of 7 failed; retrying in 5 s."]
+    assert sleeps == [5]
+
+
+def test_a_refused_connection_is_logged_with_its_cause_not_the_whole_url(site, sleeps):
+    refused = requests.exceptions.ConnectionError(
+        "HTTPSConnectionPool(host='erp.example.com', port=443): Max retries exceeded with url: /api/resource/Supplier?fields="
+        + "%5B%22name%22%5D" * 40 + " (Caused by NewConnectionError(\"Failed to establish a new connection: [Errno 111] Connection refused\"))",
+        request=requests.Request("GET", SUPPLIERS).prepare(),  # as requests' HTTPAdapter raises it
+    )
+    site.get(SUPPLIERS, [{"exc": refused}, *pages([supplier(1)])])
+    output = run_read({**CONFIG, "max_concurrency": 1}, "supplier")
+    assert len(output.records) == 1
+    assert retry_lines(output)[0] == (
+        "Could not reach the site for /api/resource/Supplier: NewConnectionError(\"Failed to establish a new connection: [Errno 111] "
+        "Connection refused\"). Attempt 1 of 7 failed; retrying in 2 s."
+    )
+
+
 def test_a_connection_reset_is_retried_then_the_read_succeeds(site, sleeps):
     reset = requests.exceptions.ConnectionError("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
     site.get(SUPPLIERS, [{"exc": reset}, *pages([supplier(1)])])
@@ -541,6 +607,8 @@ def test_a_persistent_503_gives_up_after_the_bounded_tries_with_a_transient_erro
     error = stream_error(output, "supplier")
     assert error.failure_type == FailureType.transient_error
     assert "503" in error.message and "/api/resource/Supplier" in error.message
+    assert re.match(r"Retried for \d+ s, then gave up; the last answer: ERPNext answered 503 for /api/resource/Supplier: SessionStopped", error.message), error.message
+    assert len(retry_lines(output)) == erp_http.MAX_RETRIES  # the last attempt is not followed by a retry
     attempts = len(requests_to(site, "/api/resource/Supplier"))
     print(f"\npersistent 503: {attempts} attempts, backoff asked {sum(sleeps):.0f} s in total: {sleeps}")
     assert attempts == erp_http.MAX_RETRIES + 1

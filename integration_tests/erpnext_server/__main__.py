@@ -5,6 +5,7 @@ import sys
 import threading
 
 from . import API_KEY, ErpnextTestServer
+from .app import FAULTS
 
 
 def main(argv=None):
@@ -14,13 +15,17 @@ def main(argv=None):
                    help="generated items (the fixed reorder cases of data.REORDER_CASES come on top)")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--fault-rate", type=float, default=0.0)
-    p.add_argument("--frappe-version", type=int, default=15, choices=(13, 14, 15))
+    p.add_argument("--fault-kinds", default=",".join(map(str, FAULTS)),
+                   help="what --fault-rate answers, comma-separated: 429, 502, 503, 504, cut, db (MariaDB down: 500 "
+                        "with pymysql's OperationalError), query-timeout (500, frappe.exceptions.QueryTimeoutError)")
+    p.add_argument("--frappe-version", type=int, default=15, choices=(13, 14, 15, 16))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-page-length", type=int, default=None)
     p.add_argument("--mutate-every", type=int, default=None)
     a = p.parse_args(argv)
     srv = ErpnextTestServer(items=a.items, seed=a.seed, latency=a.latency_ms / 1000.0, fault_rate=a.fault_rate,
-                            frappe_version=a.frappe_version, port=a.port, max_page_length=a.max_page_length)
+                            frappe_version=a.frappe_version, port=a.port, max_page_length=a.max_page_length,
+                            fault_kinds=[int(k) if k.isdigit() else k for k in a.fault_kinds.split(",")])
     srv.mutate_every = a.mutate_every
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -23,7 +23,25 @@ GUNICORN_PAGE = ("<html>\n  <head>\n    <title>Bad Request</title>\n  </head>\n 
 
 NGINX_PAGE = ("<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n"
               "<hr><center>nginx/1.18.0 (Ubuntu)</center>\r\n</body>\r\n</html>\r\n")
-VERSIONS = {13: ("13.43.2", "13.41.1"), 14: ("14.62.4", "14.57.0"), 15: ("15.51.0", "15.45.3")}
+VERSIONS = {13: ("13.43.2", "13.41.1"), 14: ("14.62.4", "14.57.0"), 15: ("15.51.0", "15.45.3"),
+            16: ("16.13.0", "16.12.0")}  # 16 answers as 15 does, but for the error bodies of database faults
+FAULTS = (429, 502, 503, "cut")  # what --fault-rate answers by default; also "db", "query-timeout", 504
+# Database faults, as the connector sees them: the last line of the traceback, exc_type, the frames above it, and
+# whether the request is still Guest's (the database went away before the API key could be looked up).
+DB_FAULTS = {
+    "db": ("pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] "
+           "Connection refused)\")", "OperationalError",
+           '  File "apps/frappe/frappe/app.py", line 107, in application\n    validate_auth()\n'
+           '  File "apps/frappe/frappe/auth.py", line 573, in validate_auth\n'
+           '    validate_auth_via_api_keys(authorization_header)\n'
+           '  File "env/lib/python3.11/site-packages/pymysql/connections.py", line 716, in connect\n    raise exc\n', True),
+    "query-timeout": ("frappe.exceptions.QueryTimeoutError: (1969, 'Query execution was interrupted "
+                      "(max_statement_time exceeded)')", "QueryTimeoutError",
+                      '  File "apps/frappe/frappe/app.py", line 120, in application\n'
+                      '    response = frappe.api.handle(request)\n'
+                      '  File "apps/frappe/frappe/database/database.py", line 300, in sql\n'
+                      '    raise frappe.QueryTimeoutError(e) from e\n', False),
+}
 
 
 def _msg(message, version, raise_exception=True, title=None):
@@ -41,8 +59,10 @@ def _msg(message, version, raise_exception=True, title=None):
 
 class ErpnextTestServer:
     def __init__(self, items=200, seed=1, latency=0.0, fault_rate=0.0, frappe_version=15, port=0,
-                 max_page_length=None):
+                 max_page_length=None, fault_kinds=FAULTS):
         self.items, self.seed, self.latency, self.fault_rate = items, seed, latency, fault_rate
+        self.fault_kinds = tuple(fault_kinds)
+        self._outage = (0, 0, None)  # requests number first..last answer this fault: see outage()
         self.frappe_version, self.port, self.max_page_length = int(frappe_version), port, max_page_length
         self.mutate_every = None
         self.request_log = None  # a list to get (path, query parameters) of every API request
@@ -115,10 +135,19 @@ class ErpnextTestServer:
                 self._non_get += 1
             n = self._total
             fault = None
-            if self.fault_rate and self._rng.random() < self.fault_rate:
-                fault = self._rng.choice((429, 502, 503, "cut"))
-                self._faults += 1
+            first, last, kind = self._outage
+            if first <= n <= last:
+                fault = kind
+            elif self.fault_rate and self._rng.random() < self.fault_rate:
+                fault = self._rng.choice(self.fault_kinds)
+            self._faults += fault is not None
         return n, fault
+
+    def outage(self, kind, requests, after=0):
+        """The next `requests` API requests, once `after` more have been answered, answer the fault `kind` (a run of
+        them, as while a database or the workers are down)."""
+        with self._stats_lock:
+            self._outage = (self._total + after + 1, self._total + after + requests, kind)
 
     # ---- data access for tests ----
     def _now(self):
@@ -293,8 +322,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(srv.latency)  # outside any lock: concurrent requests overlap
         if fault == 429:
             return self._send(429, "Too Many Requests", "text/html", [("Retry-After", "1")])
-        if fault == 502:
-            return self._send(502, NGINX_PAGE.format("502 Bad Gateway"), "text/html")
+        if fault in (502, 504):
+            return self._send(fault, NGINX_PAGE.format({502: "502 Bad Gateway", 504: "504 Gateway Time-out"}[fault]),
+                              "text/html")
+        if fault in DB_FAULTS:
+            return self._json(500, self._db_error_body(*DB_FAULTS[fault]))
         if fault == 503:
             return self._json(503, self._error_body(FrappeError("SessionStopped", 503, exc_arg="Session Stopped"),
                                                     API_USER))
@@ -338,6 +370,16 @@ class _Handler(BaseHTTPRequestHandler):
         if e.error_message:
             body["_error_message"] = e.error_message
         return body
+
+    def _db_error_body(self, exception, exc_type, frames, as_guest):
+        """A database error's 500 as frappe.app.handle_exception -> frappe.utils.response.report_error answers an
+        /api/ request (API v1). The traceback comes with it when is_traceback_allowed(): Frappe 15 (15.103) needs only
+        System Settings' allow_error_traceback (on by default); 16 (16.13) also a System User, which a request is not
+        while it is still Guest's: then 16 sends exc_type alone."""
+        if self.srv.frappe_version >= 16 and as_guest:
+            return {"exc_type": exc_type}
+        traceback = f"Traceback (most recent call last):\n{frames}{exception}\n"
+        return {"exception": exception, "exc_type": exc_type, "exc": json.dumps([traceback])}
 
     def _authenticate(self):
         """frappe.api validate_auth / validate_auth_via_api_keys / validate_api_key_secret."""
