@@ -31,7 +31,7 @@ OUTAGE_AFTER, OUTAGE_REQUESTS = 3, 2  # the 4th and 5th request fail: one reques
 # name -> (fault, Frappe version, what each retry line must say)
 OUTAGES: Dict[str, Tuple[object, int, Tuple[str, ...]]] = {
     "db-down-frappe15": ("db", 15, ("ERPNext answered 500 for /api/resource/Sales Order", "pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server", "(an error of the site's database)")),
-    "db-down-frappe16": ("db", 16, ("ERPNext answered 500 for /api/resource/Sales Order", ": OperationalError (an error of the site's database).")),
+    "db-down-frappe16": ("db", 16, ("The site answered 500 for /api/resource/Sales Order", "Internal Server Error", "the site's database is unreachable")),
     "query-timeout-frappe15": ("query-timeout", 15, ("ERPNext answered 500 for /api/resource/Sales Order", "frappe.exceptions.QueryTimeoutError: (1969, 'Query execution was interrupted")),
     "proxy-502": (502, 15, ("The site answered 502 for /api/resource/Sales Order", "with an HTML page (a proxy's error page?)", "502 Bad Gateway", "ERPNext's workers")),
     "proxy-504": (504, 15, ("The site answered 504 for /api/resource/Sales Order", "with an HTML page (a proxy's error page?)", "504 Gateway Time-out", "ERPNext's workers")),

@@ -90,8 +90,11 @@ def _last_traceback_line(exc: Any) -> str:
 
 # Frappe's exc_type for an error of the site's database (pymysql's / MySQLdb's, and frappe.exceptions' own).
 DATABASE_ERRORS = {"OperationalError", "InterfaceError", "InternalError", "QueryTimeoutError", "QueryDeadlockError"}
-# What a proxy's 502 / 504 page means for a Frappe site (nginx in front of gunicorn).
+# What an HTML error page means for a Frappe site: gunicorn's own 500 page (Frappe failed while answering an error:
+# Frappe 16 does so whenever its database is unreachable, as its error path needs the database too), a proxy's 502/504.
 PROXY_ERRORS = {
+    500: "gunicorn's own page: Frappe failed while handling an error, as Frappe 16 does when the site's database is "
+    "unreachable; the web workers' log has the traceback",
     502: "the proxy got no answer from ERPNext's workers: restarting, or killed?",
     504: "the proxy timed out waiting for ERPNext's workers",
 }
@@ -110,7 +113,8 @@ def answer_of(response_or_exception: Union[requests.Response, Exception]) -> str
         title = re.search(r"(?is)<title[^>]*>(.*?)</title>", response.text or "")
         words = " ".join(html.unescape(title.group(1)).split()) if title else body_text(response)
         hint = f" ({PROXY_ERRORS[status]})" if status in PROXY_ERRORS else ""
-        return f"The site answered {status} for {path} with an HTML page (a proxy's error page?): {words or response.reason}{hint}"
+        page = "an HTML page" if status == 500 else "an HTML page (a proxy's error page?)"
+        return f"The site answered {status} for {path} with {page}: {words or response.reason}{hint}"
     try:
         body = response.json()
     except ValueError:

@@ -20,6 +20,7 @@ MAX_REQUEST_LINE = 8192  # nginx large_client_header_buffers 4 8k
 GUNICORN_REQUEST_LINE = 4094  # behind nginx, gunicorn's default --limit-request-line (what production runs)
 GUNICORN_PAGE = ("<html>\n  <head>\n    <title>Bad Request</title>\n  </head>\n  <body>\n    <h1><p>Bad Request</p></h1>\n"
                  "    {0}\n  </body>\n</html>\n")  # gunicorn.util.write_error
+GUNICORN_500 = GUNICORN_PAGE.replace("Bad Request", "Internal Server Error").format("")
 
 NGINX_PAGE = ("<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n"
               "<hr><center>nginx/1.18.0 (Ubuntu)</center>\r\n</body>\r\n</html>\r\n")
@@ -326,7 +327,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(fault, NGINX_PAGE.format({502: "502 Bad Gateway", 504: "504 Gateway Time-out"}[fault]),
                               "text/html")
         if fault in DB_FAULTS:
-            return self._json(500, self._db_error_body(*DB_FAULTS[fault]))
+            exception, exc_type, frames, as_guest = DB_FAULTS[fault]
+            if self.srv.frappe_version >= 16 and as_guest:
+                # Frappe 16.13 (app.py) rolls back in its error path, which needs the database too: that second error
+                # escapes to gunicorn, whose own page is all the client gets (seen on real ERPNext 16.12, MariaDB killed).
+                return self._send(500, GUNICORN_500, "text/html", close=True)
+            return self._json(500, self._db_error_body(exception, exc_type, frames, as_guest))
         if fault == 503:
             return self._json(503, self._error_body(FrappeError("SessionStopped", 503, exc_arg="Session Stopped"),
                                                     API_USER))
@@ -376,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
         /api/ request (API v1). The traceback comes with it when is_traceback_allowed(): Frappe 15 (15.103) needs only
         System Settings' allow_error_traceback (on by default); 16 (16.13) also a System User, which a request is not
         while it is still Guest's: then 16 sends exc_type alone."""
-        if self.srv.frappe_version >= 16 and as_guest:
+        if self.srv.frappe_version >= 16 and as_guest:  # (unreachable database: gunicorn's page instead, see above)
             return {"exc_type": exc_type}
         traceback = f"Traceback (most recent call last):\n{frames}{exception}\n"
         return {"exception": exception, "exc_type": exc_type, "exc": json.dumps([traceback])}
