@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")  # no registry to reach: the connector is installed locally
 warnings.filterwarnings("ignore", category=FutureWarning)  # Google client libraries' Python-version notices
 
+# The standard streams: what queries/ reads (reorder.sql: item, bin, warehouse; views.sql: sales_order, supplier too).
+STREAMS = ["item", "bin", "sales_order", "supplier", "customer", "purchase_order", "stock_entry", "warehouse"]
 COLUMNS = ("Item", "Item name", "Warehouse", "Projected qty", "Reorder level", "Qty to request", "Request type")
 COMPARED = ("Compared: each reorder rule's level with Bin.projected_qty (actual + ordered + requested + planned "
             "- reserved quantities) in its warehouse, or summed over its 'Check in (group)' warehouse, 0 where there is no Bin; "
@@ -127,7 +129,7 @@ def sync(config: dict, cache_path: Path):
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     cache = DuckDBCache(db_path=cache_path, cache_dir=cache_path.parent / "pyairbyte")
     source = ab.get_source("source-erpnext", local_executable=connector_executable(), config=config)
-    source.select_all_streams()
+    source.select_streams(STREAMS)  # what queries/ reads (a real site's catalog holds every DocType the user may read)
     started = time.time()
     with SyncProgress():
         result = source.read(cache=cache)
@@ -203,7 +205,14 @@ def main(argv=None) -> int:
     finally:
         if server:
             server.stop()
-    print_table(reorder_rows(cache), args.limit)
+    import queries
+
+    try:
+        rows = reorder_rows(cache)
+    except queries.MissingInDestination as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 1
+    print_table(rows, args.limit)
     return 0
 
 

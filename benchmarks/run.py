@@ -42,17 +42,29 @@ API_KEY, API_SECRET = "demo-api-key", "demo-api-secret"
 # Customer 1/10, Supplier 1/20 (plus a dozen warehouses).
 DOCS_PER_ITEM = 4.05
 PAGE_SIZE = 500
-# The connector's streams (source_erpnext/doctypes.py STANDARD_DOCTYPES): stream, DocType, child tables, disabled field.
+# The connector's streams (source_erpnext/doctypes.py STANDARD_DOCTYPES) with every child table ERPNext 15 gives their
+# DocTypes (the test server has them all): stream, DocType, child tables, disabled field.
 STREAMS = [
-    ("item", "Item", {"reorder_levels": "Item Reorder"}, "disabled"),
+    ("item", "Item", {"reorder_levels": "Item Reorder", "barcodes": "Item Barcode", "uoms": "UOM Conversion Detail",
+                      "attributes": "Item Variant Attribute", "item_defaults": "Item Default", "supplier_items": "Item Supplier",
+                      "customer_items": "Item Customer Detail", "taxes": "Item Tax"}, "disabled"),
     ("bin", "Bin", {}, None),
-    ("sales_order", "Sales Order", {"items": "Sales Order Item"}, None),
-    ("supplier", "Supplier", {}, "disabled"),
-    ("customer", "Customer", {}, "disabled"),
-    ("purchase_order", "Purchase Order", {"items": "Purchase Order Item"}, None),
-    ("stock_entry", "Stock Entry", {"items": "Stock Entry Detail"}, None),
+    ("sales_order", "Sales Order", {"items": "Sales Order Item", "pricing_rules": "Pricing Rule Detail",
+                                    "taxes": "Sales Taxes and Charges", "packed_items": "Packed Item",
+                                    "payment_schedule": "Payment Schedule", "sales_team": "Sales Team"}, None),
+    ("supplier", "Supplier", {"companies": "Allowed To Transact With", "accounts": "Party Account",
+                              "portal_users": "Portal User"}, "disabled"),
+    ("customer", "Customer", {"companies": "Allowed To Transact With", "accounts": "Party Account", "sales_team": "Sales Team",
+                              "credit_limits": "Customer Credit Limit", "portal_users": "Portal User"}, "disabled"),
+    ("purchase_order", "Purchase Order", {"items": "Purchase Order Item", "pricing_rules": "Pricing Rule Detail",
+                                          "supplied_items": "Purchase Order Item Supplied",
+                                          "taxes": "Purchase Taxes and Charges", "payment_schedule": "Payment Schedule"}, None),
+    ("stock_entry", "Stock Entry", {"items": "Stock Entry Detail", "additional_costs": "Landed Cost Taxes and Charges"}, None),
     ("warehouse", "Warehouse", {}, "disabled"),
 ]
+# The one child table each stream carried before every table was read (issue #19): the "1 table" connector run.
+FIRST_TABLES = {"item": "reorder_levels", "sales_order": "items", "purchase_order": "items", "stock_entry": "items"}
+DISCOVER_DOCTYPES = 500  # synthetic DocTypes on the server discover is timed on (a real ERPNext 15 has ~500 listable)
 PARENT_DOCTYPES = {doctype for _, doctype, _, _ in STREAMS}
 CHILD_DOCTYPES = {child for _, _, children, _ in STREAMS for child in children.values()}
 RECORD_PREFIX = re.compile(rb'^\{"type":\s*"RECORD",\s*"record":\s*\{"stream":\s*"([^"]+)"')
@@ -195,13 +207,13 @@ def run_measured(cmd, timeout: float, count_records: bool = True, env=None) -> d
 
 
 class TestServer:
-    def __init__(self, items: int, latency_ms: float):
+    def __init__(self, items: int, latency_ms: float, doctypes: int = 0):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "integration_tests.erpnext_server", "--port", str(self.port), "--items", str(items),
-             "--latency-ms", str(latency_ms)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             "--latency-ms", str(latency_ms), "--doctypes", str(doctypes)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         line = self.proc.stdout.readline().decode()
         if "ERPNext test server on" not in line:
             self.stop()
@@ -319,6 +331,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tap-max-size", default="10k", help="run tap-erpnext only up to this size (a GET per document)")
     parser.add_argument("--connector-path", help="directory put first on PYTHONPATH for the connector runs, so the "
                         "installed CLI imports the source_erpnext package found there (e.g. an export of a commit)")
+    parser.add_argument("--no-discover", action="store_true", help="skip timing discover on a server with many DocTypes")
     parser.add_argument("--bare-worker", nargs=2, metavar=("URL", "PAGE_SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_worker:
@@ -367,13 +380,18 @@ def main(argv=None) -> int:
                 if streams is None:  # the connector cannot discover: fall back to its bundled schemas
                     streams = [{"name": name, "json_schema": json.loads((REPO / "schemas" / f"{name}.json").read_text()),
                                 "supported_sync_modes": ["full_refresh", "incremental"]} for name, _, _, _ in STREAMS]
+                streams = [s for s in streams if s["name"] in {name for name, _, _, _ in STREAMS}]  # not every DocType
                 catalog.write_text(json.dumps({"streams": [
                     {"stream": s, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"} for s in streams]}))
+                one_table = work / "catalog_one_table.json"
+                one_table.write_text(json.dumps({"streams": [
+                    {"stream": deselect_tables(s), "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"} for s in streams]}))
 
                 clients = [("bare requests", [sys.executable, str(Path(__file__).resolve()), "--bare-worker", server.url,
                                               str(args.page_size)]),
                            (f"connector c={concurrency}", [cli, "read", "--config", str(config_default), "--catalog", str(catalog)]),
-                           ("connector c=1", [cli, "read", "--config", str(config_seq), "--catalog", str(catalog)])]
+                           ("connector c=1", [cli, "read", "--config", str(config_seq), "--catalog", str(catalog)]),
+                           (f"c={concurrency}, 1 table", [cli, "read", "--config", str(config_default), "--catalog", str(one_table)])]
                 if tap and docs <= parse_size(args.tap_max_size):
                     tap_config = work / "tap_config.json"
                     # tap-erpnext 0.2.12's settings; its child tables are streams of their own, read with a GET per parent.
@@ -424,12 +442,45 @@ def main(argv=None) -> int:
                     print_text_row(fmt_row(row))
             finally:
                 server.stop()
+    if not args.no_discover:
+        for latency in latencies:
+            time_discover(cli, env, latency)
     print(f"\n# load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\n" + markdown(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
+
+
+def deselect_tables(stream: dict) -> dict:
+    """The stream with every child table but the one it carried before issue #19 deselected (column selection)."""
+    properties = stream["json_schema"]["properties"]
+    tables = [f for f, p in properties.items() if "array" in (p.get("type") or []) and f != FIRST_TABLES.get(stream["name"])]
+    return {**stream, "json_schema": {**stream["json_schema"], "properties": {f: p for f, p in properties.items() if f not in tables}}}
+
+
+def time_discover(cli: str, env, latency: float) -> None:
+    """`source-erpnext discover` against a test server with DISCOVER_DOCTYPES synthetic DocTypes: streams, wall time,
+    requests."""
+    server = TestServer(50, latency, doctypes=DISCOVER_DOCTYPES)
+    try:
+        config = Path(tempfile.mkdtemp(prefix="erpnext-discover-")) / "config.json"
+        config.write_text(json.dumps({"base_url": server.url, "api_key": API_KEY, "api_secret": API_SECRET}))
+        before = server.stats()
+        started = time.perf_counter()
+        done = subprocess.run([cli, "discover", "--config", str(config)], cwd=REPO, env=env, capture_output=True)
+        wall = time.perf_counter() - started
+        streams = next((json.loads(l)["catalog"]["streams"] for l in done.stdout.splitlines() if l.startswith(b'{"type":"CATALOG"')), [])
+        after = server.stats()
+        by_path = {p: n - before["requests"].get(p, 0) for p, n in after["requests"].items() if n - before["requests"].get(p, 0)}
+        lists = sum(n for p, n in by_path.items() if p.startswith("/api/resource/"))
+        print(f"# discover, {DISCOVER_DOCTYPES} synthetic DocTypes on top of the test server's, latency {latency:g} ms: "
+              f"{len(streams)} streams in {wall:.2f} s, {after['total'] - before['total']} requests "
+              f"({by_path.get('/api/method/frappe.desk.form.load.getdoctype', 0)} getdoctype, "
+              f"{by_path.get('/api/method/frappe.desk.search.search_widget', 0)} search_widget, {lists} one-name lists)", flush=True)
+    finally:
+        server.stop()
 
 
 def connector_version(path, env) -> str:

@@ -174,7 +174,8 @@ def test_auth_forms_and_methods(erpnext_server):
     r = get(erpnext_server, "/api/method/frappe.client.get_count", doctype="Item", filters=[["disabled", "=", 1]])
     assert r.json()["message"] == sum(1 for i in erpnext_server.records("Item") if i["disabled"])
     docs = get(erpnext_server, "/api/method/frappe.desk.form.load.getdoctype", doctype="Item").json()["docs"]
-    assert [d["name"] for d in docs] == ["Item", "Item Reorder"]
+    assert [d["name"] for d in docs] == ["Item", "Item Reorder", "Item Barcode", "UOM Conversion Detail", "Item Variant Attribute",
+                                         "Item Default", "Item Supplier", "Item Customer Detail", "Item Tax"]
     ftypes = {f["fieldname"]: f["fieldtype"] for f in docs[0]["fields"]}
     assert ftypes["custom_shelf_life_days"] == "Int" and "Section Break" in ftypes.values()
     dt = get(erpnext_server, "/api/resource/DocType/Item").json()["data"]

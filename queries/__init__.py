@@ -10,11 +10,42 @@ PostgreSQL), or a PostgreSQL URL.
 """
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 DIALECTS = ("duckdb", "postgres")
 COLUMNS = ("item", "item_name", "warehouse", "projected_qty", "reorder_level", "qty_to_request", "request_type")
+DELETED = "_ab_cdc_deleted_at"
+# The streams (tables) and columns each file reads. They are looked up in the destination before the SQL runs, so that
+# a stream or column deselected in Airbyte is named, instead of the database's Binder Error or "does not exist".
+REORDER_NEEDS = {
+    "item": ("name", "item_name", "variant_of", "creation", "reorder_levels", "has_variants", "disabled",
+             "is_stock_item", "end_of_life", DELETED),
+    "bin": ("item_code", "warehouse", "projected_qty", "creation", DELETED),
+    "warehouse": ("name", "parent_warehouse", "disabled", DELETED),
+}
+VIEWS_NEEDS = {
+    **REORDER_NEEDS,
+    "item": REORDER_NEEDS["item"] + ("valuation_rate",),
+    "bin": REORDER_NEEDS["bin"] + ("actual_qty",),
+    "sales_order": ("name", "customer_name", "grand_total", "status", "transaction_date", DELETED),
+    "supplier": ("name", "supplier_name", "country", "payment_terms", "disabled", DELETED),
+}
+
+
+class MissingInDestination(LookupError):
+    """The destination lacks a stream or column the SQL reads: the message says what to select in the connection."""
+
+
+def missing(present: Dict[str, set], needs: Dict[str, Tuple[str, ...]]) -> List[str]:
+    """What to select: 'stream bin' for a missing table, 'column reorder_levels of stream item' for a missing column."""
+    out = []
+    for stream, columns in needs.items():
+        if stream not in present:
+            out.append(f"stream {stream}")
+        else:
+            out += [f"column {c} of stream {stream}" for c in columns if c not in present[stream]]
+    return out
 
 
 def sql(name: str, dialect: str) -> str:
@@ -65,16 +96,34 @@ def _execute(db, texts: List[str], schema: Optional[str] = None) -> List[dict]:
     return rows
 
 
+def require(db, name: str, dialect: str, needs: Dict[str, Tuple[str, ...]], schema: Optional[str] = None) -> None:
+    """Raises MissingInDestination naming each stream and column of `needs` the destination's schema lacks."""
+    rows = _execute(db, ["SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"], schema)
+    present: Dict[str, set] = {}
+    for row in rows:
+        present.setdefault(row["table_name"], set()).add(row["column_name"])
+    lacking = missing(present, needs)
+    if lacking:
+        raise MissingInDestination(
+            f"queries/{dialect}/{name}.sql reads what the destination{f' schema {schema}' if schema else ''} does not hold: "
+            f"{', '.join(lacking)}. Select {'them' if len(lacking) > 1 else 'it'} in the connection's streams (Airbyte: the "
+            "connection's Schema tab; PyAirbyte: select_streams), sync, and run the query again."
+        )
+
+
 def reorder_requests(db, dialect: str, schema: Optional[str] = None) -> List[dict]:
     """The rows of reorder.sql, most urgent first: {item, item_name, warehouse, projected_qty, reorder_level,
-    qty_to_request, request_type}."""
+    qty_to_request, request_type}. MissingInDestination when a stream or column it reads was not synced."""
+    require(db, "reorder", dialect, REORDER_NEEDS, schema)
     rows = _execute(db, [sql("reorder", dialect)], schema)
     return [{k: (float(v) if k in ("projected_qty", "reorder_level", "qty_to_request") else v) for k, v in r.items()}
             for r in rows]
 
 
 def create_views(db, dialect: str, schema: Optional[str] = None) -> None:
-    """Creates reorder_requests (reorder.sql as a view) and the views of views.sql in the destination's schema."""
+    """Creates reorder_requests (reorder.sql as a view) and the views of views.sql in the destination's schema
+    (MissingInDestination when a stream or column they read was not synced)."""
+    require(db, "views", dialect, VIEWS_NEEDS, schema)
     reorder = sql("reorder", dialect).rstrip().rstrip(";")
     _execute(db, [f"CREATE OR REPLACE VIEW reorder_requests AS\n{reorder}", *statements(sql("views", dialect))], schema)
 

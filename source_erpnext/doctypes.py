@@ -1,9 +1,10 @@
 """The streams, as data: which DocType each reads, its child tables, and which config filters apply to it."""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
+from .schemas import DocTypeMeta
 from .spec import ErpnextConfig
 
 
@@ -50,6 +51,23 @@ STANDARD_DOCTYPES = [
     DocType("stock_entry", "Stock Entry", child_tables={"items": "Stock Entry Detail"}, company_field="company", submittable=True),
     DocType("warehouse", "Warehouse", disabled_field="disabled", company_field="company", warehouse_field="name"),
 ]
+
+
+def with_meta(doctype: DocType, meta: DocTypeMeta, standard: bool) -> DocType:
+    """The stream's row completed from its DocType's metadata as the site has it: every child table (a standard row's
+    own when the metadata is the bundled fallback), and for a DocType not in the table above, the filters its fields
+    allow (`disabled`, `company`, and docstatus when it is submittable)."""
+    if not meta.from_site:
+        return doctype
+    if standard:
+        return replace(doctype, child_tables=dict(meta.child_tables))
+    return replace(
+        doctype,
+        child_tables=dict(meta.child_tables),
+        disabled_field="disabled" if meta.has_field("disabled") else None,
+        company_field="company" if meta.has_field("company") else None,
+        submittable=meta.is_submittable,
+    )
 
 
 def stream_name(doctype: str) -> str:

@@ -151,10 +151,11 @@ def decode_json(response: requests.Response) -> Any:
 class FrappeErrorHandler(HttpStatusErrorHandler):
     """Maps Frappe's answers to retry / fail decisions with messages that say what to fix."""
 
-    def __init__(self, logger: logging.Logger, doctype: Optional[str] = None, max_retries: Optional[int] = None, splittable: bool = False):
+    def __init__(self, logger: logging.Logger, doctype: Optional[str] = None, max_retries: Optional[int] = None, splittable: bool = False, refusals_answer: bool = False):
         super().__init__(logger, max_retries=MAX_RETRIES if max_retries is None else max_retries, max_time=MAX_RETRY_TIME)
         self._doctype = doctype
         self._splittable = splittable  # the caller splits a request refused for its length (SPLIT_REQUEST_WINDOW)
+        self._refusals_answer = refusals_answer  # a 403 is an answer the caller reads (which DocTypes may be read)
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]] = None) -> ErrorResolution:
         if isinstance(response_or_exception, requests.Response):
@@ -192,6 +193,8 @@ class FrappeErrorHandler(HttpStatusErrorHandler):
                 "ERPNext rejected the API key or secret (401 Unauthorized). Generate a new pair under "
                 "User > Settings > API Access in ERPNext and paste both into the config."
             )
+        if status == 403 and self._refusals_answer:
+            return ErrorResolution(ResponseAction.IGNORE, FailureType.config_error, f"The API user may not read {unquote(path)} (403).")
         if status == 403 and not self._doctype:
             return _fail(
                 f"ERPNext refused {path} (403: {frappe_message(response)}): it treated the request as Guest, so the API key "
@@ -401,13 +404,14 @@ def http_client(
     limiter: Optional[RequestLimiter] = None,
     max_retries: Optional[int] = None,
     splittable: bool = False,
+    refusals_answer: bool = False,
 ) -> HttpClient:
     """The CDK's HTTP client with Frappe's auth, error mapping and backoff: used for every request the connector sends."""
     return LimitedHttpClient(
         limiter=limiter,
         name=name,
         logger=logger,
-        error_handler=FrappeErrorHandler(logger, doctype, max_retries, splittable),
+        error_handler=FrappeErrorHandler(logger, doctype, max_retries, splittable, refusals_answer),
         backoff_strategy=RetryAfterBackoff(logger, MAX_RETRIES if max_retries is None else max_retries),
         authenticator=authenticator(config),
         request_timeout=REQUEST_TIMEOUT,

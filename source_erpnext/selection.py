@@ -24,7 +24,7 @@ def selection(configured_schema: Optional[Mapping[str, Any]], meta: DocTypeMeta,
     """None when every field is selected (or the selection can't be trusted: metadata not from the site, where
     naming a column the site lacks would fail the query)."""
     selected = (configured_schema or {}).get("properties") or {}
-    # The stream's child tables (a standard stream reads those of its row in doctypes.py, not every Table field).
+    # The stream's child tables: every Table field of the site's metadata (doctypes.with_meta).
     everything = set(meta.properties) | set(table.child_tables)
     if not selected or everything <= set(selected) or not meta.from_site:
         return None

@@ -22,7 +22,8 @@ from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .doctypes import STANDARD_DOCTYPES, configured_doctypes
+from .doctypes import STANDARD_DOCTYPES, DocType, configured_doctypes
+from .catalog import doctypes_named, in_parallel, readable_doctypes, refused
 from .concurrency import read_streams_concurrently
 from . import http
 from .http import CHECK_RETRIES, RequestLimiter, get_json, http_client
@@ -34,6 +35,7 @@ class SourceErpnext(AbstractSource):
     def __init__(self) -> None:
         super().__init__()
         self._limiter: Optional[RequestLimiter] = None  # one per run: every stream's requests share its slots
+        self._from_catalog: List[DocType] = []  # DocTypes a configured catalog names beyond the configured ones
 
     @property
     def raise_exception_on_missing_stream(self) -> bool:
@@ -51,11 +53,11 @@ class SourceErpnext(AbstractSource):
         try:
             settings = parse_config(config)
             user = self._logged_user(settings, logger)
-            refused = [stream.doctype for stream, _ in self._unreadable(config)]
+            unreadable = [stream.doctype for stream, _ in self._unreadable(self.streams(config))]
             problems = []
-            if refused:
+            if unreadable:
                 problems.append(
-                    f"The API user {user} may not read {', '.join(refused)}. Give one of the user's roles the Read "
+                    f"The API user {user} may not read {', '.join(unreadable)}. Give one of the user's roles the Read "
                     "permission on these DocTypes (Role Permission Manager in ERPNext)."
                 )
             if settings.sync_deletions and not self._may_read_deletions(config):
@@ -85,25 +87,34 @@ class SourceErpnext(AbstractSource):
         return user
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
-        self._logged_user(parse_config(config), logger)  # wrong credentials fail discover instead of yielding bundled schemas
-        catalog = super().discover(logger, config)
-        for stream, error in self._unreadable(config, only_refusals=False):  # say which DocTypes cannot be read, and why
+        """The configured streams (the standard ones first, then the additional DocTypes), then every other DocType the
+        API user may read, each with its schema from the site's metadata; metadata requests run concurrently."""
+        settings = parse_config(config)
+        self._logged_user(settings, logger)  # wrong credentials fail discover instead of yielding bundled schemas
+        streams = self.streams(config)
+        in_parallel(lambda stream: stream.meta, streams, settings.max_concurrency)
+        for stream, error in self._unreadable(streams, only_refusals=False):  # say which DocTypes cannot be read, and why
             logger.warning(f"Stream {stream.name}: {error.message}")
-        return catalog
+        known, taken = {stream.doctype for stream in streams}, {stream.name for stream in streams}
+        for doctype, meta in readable_doctypes(settings, logger, self._limiter, known, taken):
+            stream = DocTypeStream(doctype, settings, self._limiter, standard=False)
+            stream.meta = meta  # read above: the stream does not ask again
+            streams.append(stream)
+        logger.info(f"Discovered {len(streams)} streams.")
+        return AirbyteCatalog(streams=[stream.as_airbyte_stream() for stream in streams])
 
-    def _unreadable(self, config: Mapping[str, Any], only_refusals: bool = True) -> List[Tuple[DocTypeStream, AirbyteTracedException]]:
+    def _unreadable(self, streams: List[DocTypeStream], only_refusals: bool = True) -> List[Tuple[DocTypeStream, AirbyteTracedException]]:
         """The streams whose DocType cannot be read, with the error: 403 refusals (other failures are raised), or,
         with only_refusals=False, every failure."""
-        refused = []
-        for stream in self.streams(config):
+        failed = []
+        for stream in streams:
             try:
                 stream.check_read_permission()
             except AirbyteTracedException as error:
-                refusal = error.failure_type == FailureType.config_error and "403" in (error.message or "")
-                if only_refusals and not refusal:
+                if only_refusals and not refused(error):
                     raise
-                refused.append((stream, error))
-        return refused
+                failed.append((stream, error))
+        return failed
 
     def _may_read_deletions(self, config: Mapping[str, Any]) -> bool:
         """Whether the Deleted Document log, which incremental reads need when deletions are replicated, is readable."""
@@ -144,10 +155,18 @@ class SourceErpnext(AbstractSource):
         settings = parse_config(config)
         self._limiter = self._limiter or RequestLimiter(settings.max_concurrency)
         standard = {d.doctype for d in STANDARD_DOCTYPES}
-        return [DocTypeStream(d, settings, self._limiter, standard=d.doctype in standard) for d in configured_doctypes(settings)]
+        doctypes = configured_doctypes(settings)
+        doctypes += [d for d in self._from_catalog if d.stream not in {c.stream for c in doctypes}]
+        return [DocTypeStream(d, settings, self._limiter, standard=d.doctype in standard) for d in doctypes]
 
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog, state: Optional[List[AirbyteStateMessage]] = None) -> Iterator[AirbyteMessage]:
-        workers = parse_config(config).max_concurrency
+        # A discovered stream is read from the catalog alone: its DocType is looked up in the site's DocType list (one
+        # request, and only when the catalog names a stream that is neither standard nor additional).
+        settings = parse_config(config)
+        self._limiter = self._limiter or RequestLimiter(settings.max_concurrency)
+        configured = {d.stream for d in configured_doctypes(settings)}
+        self._from_catalog = doctypes_named({s.stream.name for s in catalog.streams} - configured, settings, logger, self._limiter)
+        workers = settings.max_concurrency
         if workers < 2 or len(catalog.streams) < 2:
             yield from super().read(logger, config, catalog, state)
             return

@@ -76,7 +76,7 @@ class ErpnextConfig(BaseModel):
     additional_doctypes: List[str] = Field(
         default_factory=list,
         title="Additional DocTypes",
-        description="Other DocTypes to replicate, each as its own stream (e.g. Sales Invoice, Stock Ledger Entry).",
+        description="DocTypes named explicitly (e.g. Sales Invoice, Stock Ledger Entry): listed right after the standard streams and checked by the connection test, which names the permission an unreadable one needs. Every other DocType the API user may read is in the catalog anyway.",
         examples=[["Sales Invoice", "Material Request"]],
         json_schema_extra={"order": 8},
     )

@@ -3,7 +3,6 @@
 import json
 import time
 from contextlib import closing
-from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Tuple
@@ -27,7 +26,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from .children import ChildRows
 from .concurrency import Ranges, modified_ranges, open_work, read_concurrently, saved_work
 from .deletions import DELETED_DOCUMENT, DeletionLog, deletion_record
-from .doctypes import DocType
+from .doctypes import DocType, with_meta
 from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_client, resource_path
 from .keyset import KEYSET_ORDER, PageSizeProbe, keyset_filters, later_position, parse_modified, position_of, saved_position
 from .request_line import REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
@@ -78,16 +77,8 @@ class DocTypeStream(HttpStream):
 
     @cached_property
     def table(self) -> DocType:
-        """The stream's DocType row; for an additional DocType, completed from its metadata."""
-        if self._standard:
-            return self._doctype
-        return replace(
-            self._doctype,
-            child_tables=self.meta.child_tables,
-            disabled_field="disabled" if self.meta.has_field("disabled") else None,
-            company_field="company" if self.meta.has_field("company") else None,
-            submittable=self.meta.is_submittable,
-        )
+        """The stream's DocType row completed from its metadata: every child table, and filters (doctypes.with_meta)."""
+        return with_meta(self._doctype, self.meta, self._standard)
 
     @cached_property
     def children(self) -> ChildRows:

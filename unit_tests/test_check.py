@@ -75,3 +75,20 @@ def test_a_child_table_named_as_an_additional_doctype_is_explained(requests_mock
     assert "'Sales Order Item' is a child table of Sales Order" in status.message
     assert "field 'items'" in status.message and "Remove 'Sales Order Item' from Additional DocTypes" in status.message
     assert "grant" not in status.message.lower() and "Read permission" not in status.message
+
+
+def test_discover_without_the_doctype_list_still_lists_the_configured_streams(requests_mock):
+    """A site that refuses the DocType list (an old Frappe, a method blocked by a proxy) costs the catalog its other
+    DocTypes, said in the log, not the discover; the request sent is the one documented for Frappe 15 and 16."""
+    from airbyte_cdk.test.entrypoint_wrapper import discover
+
+    requests_mock.get(f"{BASE_URL}/api/method/frappe.auth.get_logged_user", json={"message": "reader@example.com"})
+    requests_mock.get(re.compile(re.escape(f"{BASE_URL}/api/resource/")), json={"data": []})
+    requests_mock.get(f"{BASE_URL}/api/method/frappe.desk.form.load.getdoctype", status_code=403, json={"exc_type": "PermissionError"})
+    body = {"exc_type": "ValidationError", "_server_messages": json.dumps([json.dumps({"message": "Failed to get method for command"})])}
+    listing = requests_mock.get(f"{BASE_URL}/api/method/frappe.desk.search.search_widget", status_code=417, json=body)
+    output = discover(SourceErpnext(), {**CONFIG, "max_concurrency": 1})
+    assert [s.name for s in output.catalog.catalog.streams] == ["item", "bin", "sales_order", "supplier", "customer", "purchase_order", "stock_entry", "warehouse"]
+    assert any("Could not list the site's DocTypes" in m.log.message and "Failed to get method" in m.log.message for m in output.logs)
+    sent = listing.request_history[0].qs
+    assert sent["doctype"] == ["doctype"] and json.loads(listing.request_history[0].qs["filters"][0]) == [["istable", "=", 0], ["issingle", "=", 0], ["is_virtual", "=", 0]]

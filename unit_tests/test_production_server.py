@@ -229,8 +229,9 @@ def test_the_error_handler_names_length_refusals_of_every_kind():
     assert re.search(r"request line was [\d,]+ bytes", handler.interpret_response(response(414, "too long")).error_message)
 
 
-def test_selecting_columns_of_a_stream_whose_doctype_has_more_tables_than_it_reads(requests_mock):
-    """The site's Sales Order has tables the stream does not read (taxes, ...): a selection names only its own."""
+def test_selecting_columns_of_a_stream_reads_each_selected_table_of_its_doctype(requests_mock):
+    """The site's Sales Order has more tables than `items` (taxes, ...): the stream reads every one the catalog selects,
+    each asked for its selected columns."""
     from airbyte_cdk.models import AirbyteStream, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode
 
     meta = [
@@ -246,6 +247,8 @@ def test_selecting_columns_of_a_stream_whose_doctype_has_more_tables_than_it_rea
     orders = requests_mock.get(f"{BASE_URL}/api/resource/Sales%20Order", [{"json": {"data": [order]}}, {"json": {"data": []}}])
     line = {"name": "r1", "parent": "SO-1", "idx": 1, "item_code": "I"}
     lines = requests_mock.get(f"{BASE_URL}/api/resource/Sales%20Order%20Item", [{"json": {"data": [line]}}, {"json": {"data": []}}])
+    tax = {"name": "t1", "parent": "SO-1", "idx": 1, "rate": 5.0}
+    taxes = requests_mock.get(f"{BASE_URL}/api/resource/Sales%20Taxes%20and%20Charges", [{"json": {"data": [tax]}}, {"json": {"data": []}}])
     source = SourceErpnext()
     schema = next(s for s in source.streams(CONFIG) if s.name == "sales_order").get_json_schema()
     selected = {k: schema["properties"][k] for k in ("name", "modified", "customer", "items", "taxes")}
@@ -254,9 +257,10 @@ def test_selecting_columns_of_a_stream_whose_doctype_has_more_tables_than_it_rea
     catalog = ConfiguredAirbyteCatalog(streams=[ConfiguredAirbyteStream(stream=stream, sync_mode=SyncMode.full_refresh, destination_sync_mode=DestinationSyncMode.overwrite)])
     output = read(source, {**CONFIG, "max_concurrency": 1}, catalog)
     assert not output.errors, [e.trace.error.message for e in output.errors]
-    assert [r.record.data for r in output.records] == [{"name": "SO-1", "modified": "2024-01-01 00:00:00", "customer": "C", "items": [{"name": "r1", "parent": "SO-1", "idx": 1, "item_code": "I"}]}]
+    assert [r.record.data for r in output.records] == [{"name": "SO-1", "modified": "2024-01-01 00:00:00", "customer": "C", "items": [{"name": "r1", "parent": "SO-1", "idx": 1, "item_code": "I"}], "taxes": [tax]}]
     assert set(query(orders.request_history[0])["fields"]) == {"name", "modified", "creation", "docstatus", "customer"}
     assert query(lines.request_history[0])["fields"] == ["name", "parent", "idx", "item_code"]
+    assert "rate" in query(taxes.request_history[0])["fields"] and query(taxes.request_history[0])["filters"][1] == ["parentfield", "=", "taxes"]
 
 
 def test_a_site_that_ignores_the_child_rows_name_filter_fails_instead_of_looping(no_metadata):

@@ -60,7 +60,7 @@ def _msg(message, version, raise_exception=True, title=None):
 
 class ErpnextTestServer:
     def __init__(self, items=200, seed=1, latency=0.0, fault_rate=0.0, frappe_version=15, port=0,
-                 max_page_length=None, fault_kinds=FAULTS):
+                 max_page_length=None, fault_kinds=FAULTS, synthetic_doctypes=0):
         self.items, self.seed, self.latency, self.fault_rate = items, seed, latency, fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self._outage = (0, 0, None)  # requests number first..last answer this fault: see outage()
@@ -71,15 +71,18 @@ class ErpnextTestServer:
         self._stats_lock = threading.Lock()
         self._rng = random.Random(seed * 1000003 + 7)
         self._hash = data.HashNames(seed + 99991)
-        self.permissions = {API_USER: set(data.DOCTYPES),
+        synthetic, unreadable = data.add_synthetic_doctypes(synthetic_doctypes) if synthetic_doctypes else ([], set())
+        self.served = set(data.BASE_DOCTYPES) | set(synthetic)  # the DocTypes this site has
+        self.permissions = {API_USER: self.served - data.UNREADABLE - unreadable,
                             LIMITED_USER: {"Item", "Warehouse", "Supplier"}, "Guest": set()}
         t0 = time.perf_counter()
         self.conn = sqlite3.connect(":memory:", check_same_thread=False)
-        data.create_schema(self.conn)
+        doctypes = data.BASE_DOCTYPES + synthetic
+        data.create_schema(self.conn, doctypes)
         self.conn.execute("BEGIN")
-        self._last_modified = datetime.fromisoformat(data.generate(self.conn, items, seed))
+        self._last_modified = datetime.fromisoformat(data.generate(self.conn, items, seed, doctypes))
         self.conn.commit()
-        data.create_indexes(self.conn)
+        data.create_indexes(self.conn, doctypes)
         self.conn.execute("ANALYZE")
         self.generation_seconds = time.perf_counter() - t0
         self.httpd = self.thread = None
@@ -428,7 +431,7 @@ class Api:
                      f"document <strong>{doctype}</strong>", self.v, raise_exception=False)]
 
     def check_read(self, doctype, parent=None):
-        if doctype not in data.DOCTYPES:
+        if doctype not in self.srv.served:
             raise FrappeError("DoesNotExistError", 404, message=f"DocType {doctype} not found")
         perm_dt = parent or doctype
         if self.can_read(perm_dt):
@@ -472,7 +475,7 @@ class Api:
 
     def write_attempt(self, doctype, name):
         """The API users have no create/write/delete permission: Document.raise_no_permission_to."""
-        if doctype not in data.DOCTYPES:
+        if doctype not in self.srv.served:
             raise FrappeError("DoesNotExistError", 404, message=f"DocType {doctype} not found")
         ptype = {"POST": "create", "PUT": "write", "DELETE": "delete"}[self.method]
         if name and self.method != "POST":
@@ -516,7 +519,7 @@ class Api:
         return [{k: format_value(ft, v) for k, ft, v in zip(keys, fts, r)} for r in rows]
 
     def read_doc(self, doctype, name):
-        if doctype not in data.DOCTYPES:
+        if doctype not in self.srv.served:
             raise FrappeError("DoesNotExistError", 404, message=f"DocType {doctype} not found")
         if doctype == "DocType":
             self.check_read("DocType")
@@ -531,7 +534,7 @@ class Api:
         return doc
 
     def doctype_doc(self, doctype, custom):
-        if doctype not in data.DOCTYPES:
+        if doctype not in self.srv.served:
             raise FrappeError("DoesNotExistError", 404, message=f"DocType {doctype} not found")
         module, flags, _ = data.DOCTYPES[doctype]
         ts = "2023-08-19 10:00:00.000000"
@@ -549,7 +552,8 @@ class Api:
             fields.append({k: v for k, v in d.items() if v is not None})
         return {"name": doctype, "owner": "Administrator", "creation": ts, "modified": ts,
                 "modified_by": "Administrator", "docstatus": 0, "idx": 0, "module": module,
-                "istable": flags.get("istable", 0), "issingle": 0, "is_submittable": flags.get("is_submittable", 0),
+                "istable": flags.get("istable", 0), "issingle": flags.get("issingle", 0),
+                "is_virtual": flags.get("is_virtual", 0), "is_submittable": flags.get("is_submittable", 0),
                 "custom": 0, "sort_field": "modified", "sort_order": "DESC", "track_changes": 1,
                 "doctype": "DocType", "fields": fields,
                 "permissions": [] if flags.get("istable") else [
@@ -565,6 +569,7 @@ class Api:
             "frappe.client.get_list": lambda: {"message": self.get_list(
                 self.form.get("doctype", ""), dict(self.form, fields=json_param(self.form.get("fields"))))},
             "frappe.desk.form.load.getdoctype": self.getdoctype,
+            "frappe.desk.search.search_widget": self.search_widget,
             "frappe.utils.change_log.get_versions": self.get_versions,
         }
         if cmd not in methods:
@@ -587,7 +592,7 @@ class Api:
         """frappe.desk.form.load.getdoctype -> get_meta_bundle: merged meta + child metas. No permission check."""
         doctype = self.form.get("doctype", "")
         answer = {}
-        parent = next((p for p in data.DOCTYPES for _, child in data.child_tables(p) if child == doctype), None)
+        parent = next((p for p in data.DOCTYPES if p in self.srv.served for _, child in data.child_tables(p) if child == doctype), None)
         if cint(self.form.get("with_parent")) and parent:  # get_parent_dt: the report builder's view of a child table
             answer["parent_dt"], doctype = parent, parent
         docs = [self.doctype_doc(doctype, custom=True)]
@@ -595,6 +600,25 @@ class Api:
         for d in docs:
             d["__last_sync_on"] = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")
         return {"docs": docs, "user_settings": "{}", **answer}
+
+    def search_widget(self):
+        """frappe.desk.search.search_widget: `name` and the filter_fields of the rows matching filters and txt, as lists
+        (as_dict: dicts). On DocType, permissions are not checked (ignore_permissions = doctype == "DocType") and,
+        DocType being a translated DocType, page_length is not applied: every match comes."""
+        doctype = self.form.get("doctype", "")
+        if doctype != "DocType":
+            self.check_read(doctype)
+        fields = ["name"] + [f for f in json_param(self.form.get("filter_fields"), []) if f != "name"]
+        txt = (self.form.get("txt") or "").replace("%", "")
+        or_filters = [[doctype, "name", "like", f"%{txt}%"]] if txt else None
+        page = 0 if doctype == "DocType" else cint(self.form.get("page_length") or 10)
+        sql, params, keys = build_list_query(doctype, fields, json_param(self.form.get("filters")), or_filters,
+                                             "name asc", cint(self.form.get("start")) if page else 0, page, self.v)
+        with self.srv.lock:
+            rows = self.srv.conn.execute(sql, params).fetchall()
+        if cint(self.form.get("as_dict")):
+            return {"message": [dict(zip(keys, r)) for r in rows]}
+        return {"message": [list(r) for r in rows]}
 
     def get_versions(self):
         fv, ev = VERSIONS.get(self.v, VERSIONS[15])

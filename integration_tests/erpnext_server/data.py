@@ -3,6 +3,8 @@ import json
 import random
 from datetime import datetime, timedelta
 
+from . import extra
+
 NUMERIC_INT = ("Int", "Check", "Long Int")
 NUMERIC_FLOAT = ("Float", "Currency", "Percent")
 NO_VALUE = ("Section Break", "Column Break", "Tab Break", "HTML", "Button", "Image", "Fold", "Heading")
@@ -133,12 +135,20 @@ DOCTYPES = {
         _f("module", "Link", "Module", "Module Def", reqd=1), _f("istable", "Check", "Is Child Table"),
         _f("issingle", "Check", "Is Single"), _f("is_submittable", "Check", "Is Submittable"),
         _f("custom", "Check", "Custom?"), _f("sort_field", "Data", "Default Sort Field"),
-        _f("sort_order", "Select", "Default Sort Order", "ASC\nDESC")]),
+        _f("sort_order", "Select", "Default Sort Order", "ASC\nDESC"), _f("is_virtual", "Check", "Is Virtual")]),
 }
+# The rest of ERPNext's child tables of these DocTypes, and DocTypes that are no stream's own (see extra.py).
+for _parent, _tables in extra.MORE_TABLES.items():
+    DOCTYPES[_parent][2].extend(_f(fieldname, "Table", options=child) for fieldname, child, _ in _tables)
+DOCTYPES.update({name: (module, {"istable": 1}, fields) for name, (module, fields) in extra.CHILD_DOCTYPES.items()})
+DOCTYPES.update(extra.MORE_DOCTYPES)
+UNREADABLE = set(extra.UNREADABLE)  # DocTypes the API user may not read
+BASE_DOCTYPES = list(DOCTYPES)  # what every server serves (synthetic DocTypes come on request)
 CUSTOM_FIELDS = {"Item": [_f("custom_shelf_life_days", "Int", "Shelf Life (Days)", insert_after="description",
                              is_custom_field=1)]}
 DATA_DOCTYPES = ["Company", "Warehouse", "Item", "Bin", "Customer", "Supplier", "Sales Order",
                  "Purchase Order", "Stock Entry"]
+DOCTYPES_WITHOUT_DATA = {"Deleted Document", "Custom Field", "DocType"}  # filled by generate() itself
 MUTABLE_DOCTYPES = ["Item", "Bin", "Customer", "Supplier", "Sales Order", "Purchase Order", "Stock Entry"]
 
 
@@ -187,15 +197,23 @@ def sql_type(ft):
     return "TEXT COLLATE NOCASE"
 
 
-def create_schema(conn):
-    for dt in DOCTYPES:
+def add_synthetic_doctypes(count):
+    """Registers `count` synthetic DocTypes (extra.synthetic_doctypes); returns their names (children included) and
+    those the API user may not read. A server serves them only if it asked for them (ErpnextTestServer.served)."""
+    doctypes, unreadable = extra.synthetic_doctypes(count)
+    DOCTYPES.update(doctypes)
+    return list(doctypes), unreadable
+
+
+def create_schema(conn, doctypes):
+    for dt in doctypes:
         cols = columns(dt)
         defs = ", ".join(f'"{c}" {sql_type(t)}' + (" PRIMARY KEY" if c == "name" else "") for c, t in cols.items())
         conn.execute(f'CREATE TABLE "{dt}" ({defs})')
 
 
-def create_indexes(conn):
-    for dt in DOCTYPES:
+def create_indexes(conn, doctypes):
+    for dt in doctypes:
         key = dt.replace(" ", "_").lower()
         conn.execute(f'CREATE INDEX "ix_{key}_mod" ON "{dt}" (modified, name)')
         conn.execute(f'CREATE INDEX "ix_{key}_cre" ON "{dt}" (creation)')
@@ -280,7 +298,7 @@ REORDER_CASES = {
 }
 
 
-def generate(conn, items, seed):
+def generate(conn, items, seed, doctypes):
     """Fill all tables; return the latest modified datetime used."""
     rng = random.Random(seed)
     hashname = HashNames(seed)
@@ -436,12 +454,18 @@ def generate(conn, items, seed):
 
     reorder_cases(insert, seed)
     set_warehouse_tree(conn)
+    more_names = HashNames(seed)
+    more_names.n += 9 * 10 ** 11
+    extra.generate_rows(conn, columns, more_names, seed, {p: t for p, t in extra.MORE_TABLES.items()}, DOCTYPES)
+    others = {dt: DOCTYPES[dt] for dt in doctypes if dt not in DATA_DOCTYPES and dt not in DOCTYPES_WITHOUT_DATA}
+    extra.generate_documents(conn, columns, seed, others)
+    extra.generate_rows(conn, columns, more_names, seed, extra.MORE_ROWS, DOCTYPES)
 
     # Metadata tables: DocType and Custom Field
     meta_ts = YEAR_START - timedelta(days=500)
     insert("DocType", [std(dt, created=meta_ts, modified=meta_ts) + [
-        mod, flags.get("istable", 0), 0, flags.get("is_submittable", 0), 0, "modified", "DESC"] + opt
-        for dt, (mod, flags, _) in DOCTYPES.items()])
+        mod, flags.get("istable", 0), flags.get("issingle", 0), flags.get("is_submittable", 0), 0, "modified", "DESC",
+        flags.get("is_virtual", 0)] + opt for dt, (mod, flags, _) in ((dt, DOCTYPES[dt]) for dt in doctypes)])
     insert("Custom Field", [std(f"{dt}-{cf['fieldname']}", created=meta_ts, modified=meta_ts) + [
         dt, "Stock", cf["label"], cf["fieldname"], cf.get("insert_after"), cf["fieldtype"], cf.get("options"),
         cf.get("reqd", 0)] + opt for dt, cfs in CUSTOM_FIELDS.items() for cf in cfs])
