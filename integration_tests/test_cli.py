@@ -239,7 +239,7 @@ def test_expected_records_match_a_read_of_the_seeded_server(make_erpnext_server,
 
 def test_incremental_read_from_a_state_file_emits_the_edited_documents(make_erpnext_server, tmp_path):
     srv = make_erpnext_server(items=60, seed=11)
-    config = config_for(srv, tmp_path)
+    config = config_for(srv, tmp_path, refresh_open_documents=False)  # exactly what moved `modified`: open orders would come again
     catalog = catalog_file(tmp_path, "incremental")
 
     first = run_source("read", "--config", str(config), "--catalog", str(catalog))
@@ -299,7 +299,7 @@ def read_incremental_from(server, tmp_path, state_file):
     """An incremental read of every stream by the CLI, from a committed state file."""
     return run_source(
         "read",
-        "--config", str(config_for(server, tmp_path)),
+        "--config", str(config_for(server, tmp_path, refresh_open_documents=False)),  # exactly what moved `modified`: open orders would come again
         "--catalog", str(catalog_file(tmp_path, "incremental")),
         "--state", str(state_file),
     )

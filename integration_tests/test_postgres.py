@@ -104,7 +104,7 @@ def test_incremental_sync_with_edits_and_deletions_into_postgres(postgres, tmp_p
     try:
         cache = PostgresCache(host=host, port=port, username="postgres", password="", database="postgres",
                               schema_name=SCHEMA, cache_dir=tmp_path / "pyairbyte")
-        config = {"base_url": srv.url, "api_key": API_KEY, "api_secret": API_SECRET}
+        config = {"base_url": srv.url, "api_key": API_KEY, "api_secret": API_SECRET, "refresh_open_documents": False}  # exactly what moved `modified`: open orders would come again
         source = ab.get_source("source-erpnext", local_executable=connector_executable(), config=config)
         source.select_streams(STREAMS)
 

@@ -59,13 +59,14 @@ def test_every_stream_is_read(synced):
         assert len(names[doctype.stream]) == len(set(names[doctype.stream])), f"stream {doctype.stream} repeats records"
 
 
-def test_list_requests_per_stream_at_most_one_more_than_the_pages(synced, request):
+def test_list_requests_per_stream_at_most_two_more_than_the_pages(synced, request):
     stats, names = synced
     concurrency = request.node.callspec.params["synced"]
     for doctype in STANDARD_DOCTYPES:
         records = len(names.get(doctype.stream, []))
         sent = stats["requests"].get(f"/api/resource/{doctype.doctype}", 0)
-        bound = math.ceil(records / PAGE_SIZE) + 1
+        # One more: a full refresh's final pass, for documents saved while it read (empty here).
+        bound = math.ceil(records / PAGE_SIZE) + 2
         if concurrency > 1:
             # Splitting a large DocType into ranges costs a constant: a boundary lookup and a last partial page per
             # range, and the final pass after the ranges.

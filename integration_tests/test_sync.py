@@ -81,7 +81,7 @@ def test_every_record_validates_against_its_discovered_schema(big_server):
 
 def test_incremental_read_after_edits_emits_exactly_the_changed_records(make_erpnext_server):
     srv = make_erpnext_server(items=600, seed=3)
-    config = config_for(srv, lookback_window_minutes=0)
+    config = config_for(srv, lookback_window_minutes=0, refresh_open_documents=False)  # open orders come again otherwise
     first = sync(config, ["item", "sales_order"])
     assert set(names(first, "item")) == set(enabled(srv, "Item"))
 

@@ -45,9 +45,9 @@ class Ranges:
         return self.last[-1] or self.starts[-1]
 
     def work_left(self) -> List[Dict[str, Any]]:
-        """The unfinished ranges, each from its last position, and the open last range (the final pass)."""
-        work = [{"from": self.last[i] or self.starts[i], "to": self.ends[i]} for i in range(len(self.starts) - 1) if not self.done[i]]
-        return work + open_work(self.tail())
+        """The unfinished bounded ranges, each from its last position, and an open last range (with its final pass)."""
+        work = [{"from": self.last[i] or self.starts[i], "to": self.ends[i]} for i in range(len(self.starts)) if not self.done[i] and self.ends[i] is not None]
+        return work + (open_work(self.tail()) if self.ends[-1] is None else [])
 
 
 def open_work(position: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -103,27 +103,29 @@ def fan_in(producers: List[Callable[[Callable[[Any], bool]], None]], capacity: i
         stop.set()
 
 
-def modified_ranges(stream, start: Dict[str, Any]) -> Optional[Ranges]:
-    """Up to max_concurrency ranges of about equal size, bounded by `modified` values the site reports."""
+def modified_ranges(stream, start: Dict[str, Any], before: Optional[str] = None, extra: Optional[list] = None) -> Optional[Ranges]:
+    """Up to max_concurrency ranges of about equal size, bounded by `modified` values the site reports; the last one
+    ends at `before` (None: open)."""
     config = stream.config
-    filters = stream.list_filters() + ([["modified", ">=", start["modified"]]] if start.get("modified") else [])
+    filters = stream.list_filters() + list(extra or []) + ([["modified", ">=", start["modified"]]] if start.get("modified") else [])
+    filters += [["modified", "<", before]] if before else []
     count = stream.count(filters)
     parts = min(config.max_concurrency, count // (PAGES_PER_RANGE * config.page_size))
     if parts < 2:
         return None
     bounds = {stream.modified_at_offset(filters, count * i // parts) for i in range(1, parts)}
-    bounds = sorted(b for b in bounds if b and (not start.get("modified") or b > start["modified"]))
+    bounds = sorted(b for b in bounds if b and (not start.get("modified") or b > start["modified"]) and (not before or b < before))
     if not bounds:
         return None
-    return Ranges(starts=[dict(start)] + [{"modified": b} for b in bounds], ends=bounds + [None])
+    return Ranges(starts=[dict(start)] + [{"modified": b} for b in bounds], ends=bounds + [before])
 
 
-def read_concurrently(stream, ranges: Ranges) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]]]]:
+def read_concurrently(stream, ranges: Ranges, extra: Optional[list] = None) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]]]]:
     """(page, watermark) pairs as the range readers deliver them. A reader holds at most one page while it waits for
     the consumer (the queue holds one more), so memory is bounded by the number of ranges, not the stream's size."""
     def reader(i: int) -> Callable[[Callable[[Any], bool]], None]:
         def read_range(put: Callable[[Any], bool]) -> None:
-            for rows in stream.pages(ranges.starts[i], ranges.ends[i]):
+            for rows in stream.pages(ranges.starts[i], ranges.ends[i], extra):
                 if not put(rows):
                     return
 

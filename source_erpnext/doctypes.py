@@ -84,3 +84,46 @@ def configured_doctypes(config: ErpnextConfig) -> List[DocType]:
             doctypes.append(DocType(stream_name(name), name))
             known.add(name)
     return doctypes
+
+
+@dataclass(frozen=True)
+class OpenDocuments:
+    """Documents of a DocType that ERPNext may still change without moving their `modified`: the filters select them
+    in their state before and after such a change (so the change is read, whenever it happened); `paths` names the
+    ERPNext code that makes it (erpnext 15.102 / 16.12)."""
+
+    filters: List[list]
+    paths: List[str]
+
+
+_UNPAID_INVOICES = OpenDocuments(
+    [["docstatus", "=", 1], ["outstanding_amount", ">", 0]],
+    ["erpnext.controllers.accounts_controller.update_invoice_status (daily job): Unpaid / Partly Paid -> Overdue "
+     "(and ... and Discounted) by an UPDATE that leaves modified alone; it only touches submitted invoices with an "
+     "outstanding amount above 0, which they still have afterwards"],
+)
+
+# DocType -> its open documents, for standard streams and additional DocTypes alike (looked up by DocType name).
+OPEN_DOCUMENTS: Dict[str, OpenDocuments] = {
+    "Sales Invoice": _UNPAID_INVOICES,
+    "Purchase Invoice": _UNPAID_INVOICES,
+    "Sales Order": OpenDocuments(
+        # `status` is what these paths leave alone: per_picked / per_delivered change under it.
+        [["docstatus", "=", 1], ["status", "!=", "Completed"]],
+        ["SalesOrder.update_picking_status (Pick List submit/cancel): per_picked by db_set(update_modified=False), "
+         "items' picked_qty by frappe.db.bulk_update(update_modified=False) (PickList.update_sales_order_item_qty)",
+         "SalesOrder.update_delivery_status (drop shipping, run by Update Items on a submitted order): items' "
+         "delivered_qty and per_delivered by db_set(update_modified=False)",
+         "payment_request.py (loyalty points on a Payment Request): loyalty_points, loyalty_amount by "
+         "frappe.db.set_value(update_modified=False)"],
+    ),
+    "Purchase Order": OpenDocuments(
+        [["docstatus", "=", 1], ["status", "!=", "Completed"]],
+        ["PurchaseOrder.update_receiving_percentage (Update Items on a submitted order, "
+         "accounts_controller.update_child_qty_rate): per_received by db_set(update_modified=False)"],
+    ),
+}
+
+
+def open_documents(doctype: str) -> Optional[OpenDocuments]:
+    return OPEN_DOCUMENTS.get(doctype)

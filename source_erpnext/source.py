@@ -27,6 +27,7 @@ from .catalog import doctypes_named, in_parallel, readable_doctypes, refused
 from .concurrency import read_streams_concurrently
 from . import http
 from .http import CHECK_RETRIES, RequestLimiter, get_json, http_client
+from .site_time import SiteTimeZone, fetch_time_zone, refused, system_time_zone
 from .spec import DOCUMENTATION_URL, ErpnextConfig, parse_config
 from .streams import DocTypeStream
 
@@ -36,6 +37,7 @@ class SourceErpnext(AbstractSource):
         super().__init__()
         self._limiter: Optional[RequestLimiter] = None  # one per run: every stream's requests share its slots
         self._from_catalog: List[DocType] = []  # DocTypes a configured catalog names beyond the configured ones
+        self._site_zone: Optional[SiteTimeZone] = None  # one per run: the site's time zone, asked once
 
     @property
     def raise_exception_on_missing_stream(self) -> bool:
@@ -65,6 +67,13 @@ class SourceErpnext(AbstractSource):
                     f"The API user {user} may not read Deleted Document, which Replicate Deletions (on) needs: a standard "
                     "installation lets only System Manager read it. Give one of the user's roles the Read permission on "
                     "Deleted Document (Role Permission Manager), or turn Replicate Deletions off."
+                )
+            if not self._may_read_time_zone(settings, logger):
+                problems.append(
+                    f"The API user {user} may not read System Settings, whose Time Zone the connector reads once per "
+                    "sync: ERPNext writes `modified` in it, and when clocks fall back an hour repeats, which incremental "
+                    "syncs must read again. Give one of the user's roles the Read permission on System Settings (Role "
+                    "Permission Manager)."
                 )
             if problems:
                 return False, " ".join(problems)
@@ -126,6 +135,16 @@ class SourceErpnext(AbstractSource):
                 return False
             raise
 
+    @staticmethod
+    def _may_read_time_zone(settings: ErpnextConfig, logger: logging.Logger) -> bool:
+        try:
+            system_time_zone(http_client("check", settings, logger, "System Settings", max_retries=min(CHECK_RETRIES, http.MAX_RETRIES)), settings)
+            return True
+        except AirbyteTracedException as error:
+            if refused(error):
+                return False
+            raise
+
     @classmethod
     def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:
         """The saved stream states this connector can read; an entry of another shape restarts its stream, with a warning."""
@@ -154,10 +173,14 @@ class SourceErpnext(AbstractSource):
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
         settings = parse_config(config)
         self._limiter = self._limiter or RequestLimiter(settings.max_concurrency)
+        if self._site_zone is None:
+            logger = logging.getLogger("airbyte")
+            client = http_client("time zone", settings, logger, "System Settings", self._limiter)
+            self._site_zone = SiteTimeZone(lambda: fetch_time_zone(client, settings, logger))
         standard = {d.doctype for d in STANDARD_DOCTYPES}
         doctypes = configured_doctypes(settings)
         doctypes += [d for d in self._from_catalog if d.stream not in {c.stream for c in doctypes}]
-        return [DocTypeStream(d, settings, self._limiter, standard=d.doctype in standard) for d in doctypes]
+        return [DocTypeStream(d, settings, self._limiter, standard=d.doctype in standard, site_zone=self._site_zone) for d in doctypes]
 
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog, state: Optional[List[AirbyteStateMessage]] = None) -> Iterator[AirbyteMessage]:
         # A discovered stream is read from the catalog alone: its DocType is looked up in the site's DocType list (one

@@ -112,6 +112,14 @@ class ErpnextConfig(BaseModel):
         description="How many requests the connector may have in flight at once. Keep it low for a small ERPNext.",
         json_schema_extra={"order": 12},
     )
+    refresh_open_documents: bool = Field(
+        default=True,
+        title="Refresh Open Documents",
+        description="In incremental syncs, also read again the documents ERPNext can still change without moving "
+        "their `modified` time (unpaid invoices turned Overdue, orders being picked or received): about one request "
+        "per page of such open documents per stream.",
+        json_schema_extra={"order": 13},
+    )
 
     @field_validator("base_url")
     @classmethod

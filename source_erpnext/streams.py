@@ -26,12 +26,15 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from .children import ChildRows
 from .concurrency import Ranges, modified_ranges, open_work, read_concurrently, saved_work
 from .deletions import DELETED_DOCUMENT, DeletionLog, deletion_record
-from .doctypes import DocType, with_meta
+from .doctypes import DocType, open_documents, with_meta
+from .emitted import EmittedNames
 from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_client, resource_path
-from .keyset import KEYSET_ORDER, PageSizeProbe, keyset_filters, later_position, parse_modified, position_of, saved_position
+from .keyset import EARLIEST, KEYSET_ORDER, PageSizeProbe, keyset_filters, later_position, parse_modified, position_of, saved_position
+from .plan import Scan, full_refresh_plan, incremental_plan, remaining
 from .request_line import REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
 from .selection import Selection, selection
 from .schemas import DELETED_AT, DocTypeMeta, iso_time, load_meta, stream_schema
+from .site_time import SiteTimeZone, lookback_start
 from .spec import ErpnextConfig, format_datetime
 
 PROGRESS_SECONDS = 10
@@ -43,8 +46,9 @@ class DocTypeStream(HttpStream):
     cursor_field = "modified"
     state_checkpoint_interval = None  # a state message follows every page: see _emit
 
-    def __init__(self, doctype: DocType, config: ErpnextConfig, limiter: RequestLimiter, standard: bool = True):
+    def __init__(self, doctype: DocType, config: ErpnextConfig, limiter: RequestLimiter, standard: bool = True, site_zone: Optional[SiteTimeZone] = None):
         self._doctype = doctype
+        self._site_zone = site_zone or SiteTimeZone(lambda: None)  # the site's time zone, asked once per run
         self._config = config
         self._probe = PageSizeProbe()  # the stream's own pages: child rows and deletions have theirs
         self._standard = standard
@@ -148,12 +152,12 @@ class DocTypeStream(HttpStream):
         self._state.update(moved)
 
     def _start_position(self, saved: Optional[Mapping[str, str]]) -> Dict[str, Any]:
-        """Where a read starts: the saved position (minus the lookback window), else the start date."""
+        """Where a read starts: the saved position (minus the lookback window, widened across a fall-back of the
+        site's clocks), else the start date."""
         if self._incremental and saved and saved.get("modified"):
-            lookback = timedelta(minutes=self._config.lookback_window_minutes)
-            if not lookback:
-                return dict(saved)
-            return {"modified": format_datetime(parse_modified(saved["modified"]) - lookback)}
+            position = parse_modified(saved["modified"])
+            start = lookback_start(position, timedelta(minutes=self._config.lookback_window_minutes), self._site_zone.get())
+            return dict(saved) if start >= position else {"modified": format_datetime(start)}
         return {"modified": self._config.start_date} if self._config.start_date else {}
 
     # -- reading -----------------------------------------------------------------------------------
@@ -176,53 +180,81 @@ class DocTypeStream(HttpStream):
             for key in (FULL_REFRESH_COMPLETE, "full_refresh"):  # a full refresh's progress is no position
                 self._state.pop(key, None)
             deletions_from = self._deletions_start() if self._config.sync_deletions else None
-            for rows, watermark, _ in self._pages_with_progress([{"from": self._start_position(self._state), "to": None}]):
-                yield from self._emit(rows, watermark)
+            plan = incremental_plan(self._start_position(self._state), self._config, open_documents(self.doctype), bool(self._state.get("modified")))
+            for scan in plan:
+                for rows, watermark, _ in self._scan_pages(scan):
+                    yield from self._emit(rows, watermark if scan.moves_position else None)
             if deletions_from is not None:
                 yield from self._read_deletions(deletions_from)
         elif not self._state.get(FULL_REFRESH_COMPLETE):  # else an earlier attempt of this sync read it all
             # Resumable full refresh: the state is the work left (where each range goes on), which the platform hands
             # to the next attempt of the same sync only.
-            work = self._state.get("full_refresh") or [{"from": self._start_position(None), "to": None}]
-            for rows, _, left in self._pages_with_progress(work):
-                self._state = {"full_refresh": left}
-                yield from self._emit(rows, None)
+            plan = full_refresh_plan(self._state.get("full_refresh"), self._start_position(None), self._newest_modified)
+            emitted = EmittedNames()  # a document edited during the read is emitted once
+            for i, scan in enumerate(plan):
+                for rows, _, left in self._scan_pages(scan):
+                    if scan.once:
+                        rows = emitted.first_time(rows)
+                    else:
+                        emitted.add(rows)
+                    self._state = {"full_refresh": left + remaining(plan, i)}
+                    yield from self._emit(rows, None)
             self._state = {FULL_REFRESH_COMPLETE: True}  # the CDK emits it as the stream's last state
         self.logger.info(f"{self.name}: read {self._progress['records']:,} records in {self._progress['pages']:,} pages")
 
-    def _pages_with_progress(self, work: List[Dict[str, Any]]) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]], List[Dict[str, Any]]]]:
-        """Pages of records after each `from` position (up to `to`), each with the watermark (a position before which
-        every record has been emitted: the incremental state) and the work left (what a resumed full refresh reads)."""
+    def _scan_pages(self, scan: Scan) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]], List[Dict[str, Any]]]]:
+        """Executes a scan: pages of records after each range's `from` position (up to its `to`), each with the
+        watermark (a position before which every record has been emitted: the incremental state) and the scan's work
+        left (what a resumed full refresh reads)."""
+        work, extra = scan.ranges, scan.filters
+
+        def left_after(position: Dict[str, Any], before: Optional[str]) -> List[Dict[str, Any]]:
+            return [{"from": dict(position), "to": before}]
+
         ranges = Ranges(starts=[w["from"] for w in work], ends=[w["to"] for w in work]) if len(work) > 1 else None
         if ranges is None:
-            pages = self.pages(work[0]["from"])
+            before = work[0]["to"]
+            pages = self.pages(work[0]["from"], before, extra)
             try:
                 first = next(pages, None)
                 if not first:
                     return
-                yield first, position_of(first[-1]), open_work(position_of(first[-1]))
-                if self._config.max_concurrency > 1 and len(first) >= self._config.page_size:
+                yield first, position_of(first[-1]), left_after(position_of(first[-1]), before)
+                if scan.splittable and self._config.max_concurrency > 1 and len(first) >= self._config.page_size:
                     # The rest of a large DocType is read in concurrent `modified` ranges. The first page's slot is
                     # freed before the lookups.
                     pages.close()
-                    ranges = modified_ranges(self, position_of(first[-1]))
-                    pages = pages if ranges else self.pages(position_of(first[-1]))
+                    ranges = modified_ranges(self, position_of(first[-1]), before, extra)
+                    pages = pages if ranges else self.pages(position_of(first[-1]), before, extra)
                 if not ranges:
                     for rows in pages:
-                        yield rows, position_of(rows[-1]), open_work(position_of(rows[-1]))
+                        yield rows, position_of(rows[-1]), left_after(position_of(rows[-1]), before)
                     return
             finally:
                 pages.close()  # a failed read frees its page slot now, not when its traceback is collected
-        with closing(read_concurrently(self, ranges)) as range_pages:
+        with closing(read_concurrently(self, ranges, extra)) as range_pages:
             for rows, watermark in range_pages:
                 yield rows, watermark, ranges.work_left()
-        # A final pass: documents edited while they were read moved past the last range's end.
-        pages = self.pages(ranges.tail())
+        if ranges.ends[-1] is not None:
+            return
+        # A final pass: documents edited while they were read moved past the open last range's end.
+        pages = self.pages(ranges.tail(), None, extra)
         try:
             for rows in pages:
                 yield rows, position_of(rows[-1]), open_work(position_of(rows[-1]))
         finally:
             pages.close()
+
+    def _newest_modified(self) -> Optional[str]:
+        """Where a full refresh's ranges end: just after the newest `modified` of the stream's documents now."""
+        filters = self.list_filters() + [["modified", ">=", EARLIEST]]  # as pages ask: a range on the modified index
+        params = {"doctype": self._doctype.doctype, "fields": json.dumps(["modified"]), "filters": compact_json(filters), "order_by": "modified desc", "limit_page_length": 1}
+        answer = get_json(self._http_client, self._config, "api/method/frappe.client.get_list", params)
+        rows = answer.get("message") if isinstance(answer, dict) else None
+        if not isinstance(rows, list) or not rows:
+            return None
+        # Just after it: the newest documents are read by the ranges, the final pass only meets documents saved later.
+        return format_datetime(parse_modified(rows[0]["modified"]) + timedelta(microseconds=1))
 
     def list_filters(self) -> List[list]:
         return self.table.filters(self._config, with_status=not self._catch_leavers)
@@ -276,12 +308,13 @@ class DocTypeStream(HttpStream):
             self._progress["logged_at"] = now
             self.logger.info(f"{self.name}: {self._progress['records']:,} records in {self._progress['pages']:,} pages so far")
 
-    def pages(self, start: Mapping[str, str], before: Optional[str] = None) -> Iterator[List[dict]]:
-        """Pages of records (child rows attached) after `start` in (modified, name) order, up to `before` if given."""
+    def pages(self, start: Mapping[str, str], before: Optional[str] = None, extra: Optional[list] = None) -> Iterator[List[dict]]:
+        """Pages of records (child rows attached) after `start` in (modified, name) order, up to `before` if given,
+        matching the `extra` filters too."""
         position = dict(start)
         while True:
             with self._limiter.pages:  # held until the page is handed on: the consumer asks for the next one
-                _, response = self._fetch_next_page(next_page_token={"position": position, "before": before})
+                _, response = self._fetch_next_page(next_page_token={"position": position, "before": before, "extra": extra or []})
                 rows = self._rows(response)
                 if rows and position_of(rows[-1]) == position:
                     # A site that ignores the position filter would make us read the same page forever.
@@ -301,7 +334,7 @@ class DocTypeStream(HttpStream):
         filters, or_filters = keyset_filters(token.get("position") or {})
         if token.get("before"):
             filters.append(["modified", "<", token["before"]])
-        params = {"fields": json.dumps(["*"]), "filters": compact_json(self.list_filters() + filters), "order_by": KEYSET_ORDER, "limit_page_length": self._config.page_size}
+        params = {"fields": json.dumps(["*"]), "filters": compact_json(self.list_filters() + list(token.get("extra") or []) + filters), "order_by": KEYSET_ORDER, "limit_page_length": self._config.page_size}
         if or_filters:
             params["or_filters"] = compact_json(or_filters)
         if self._selection:  # the selected columns, unless naming them makes the request too long (then all, kept in _emit)

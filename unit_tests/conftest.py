@@ -49,3 +49,12 @@ def no_metadata(requests_mock):
     requests_mock.get(f"{BASE_URL}/api/resource/Deleted%20Document", json={"data": []})
     requests_mock.get(f"{BASE_URL}/api/method/frappe.client.get_count", json={"message": 5})  # too few to split
     return requests_mock
+
+
+@pytest.fixture(autouse=True)
+def site_time_zone(request):
+    """Every mocked site answers System Settings' time_zone (read once per incremental sync) with a zone without DST."""
+    if "requests_mock" in request.fixturenames:
+        request.getfixturevalue("requests_mock").get(f"{BASE_URL}/api/method/frappe.client.get_single_value", json={"message": "UTC"})
+    if "requests_mock" in request.fixturenames:  # and no newest `modified`: a full refresh reads in one open scan
+        request.getfixturevalue("requests_mock").get(f"{BASE_URL}/api/method/frappe.client.get_list", json={"message": []})

@@ -24,11 +24,12 @@ def main(argv=None):
     p.add_argument("--mutate-every", type=int, default=None)
     p.add_argument("--doctypes", type=int, default=0,
                    help="synthetic DocTypes on top of ERPNext's (a real site has ~500 listable ones)")
+    p.add_argument("--time-zone", default="Asia/Kolkata", help="System Settings' time_zone: `modified` is its wall time")
     a = p.parse_args(argv)
     srv = ErpnextTestServer(items=a.items, seed=a.seed, latency=a.latency_ms / 1000.0, fault_rate=a.fault_rate,
                             frappe_version=a.frappe_version, port=a.port, max_page_length=a.max_page_length,
                             fault_kinds=[int(k) if k.isdigit() else k for k in a.fault_kinds.split(",")],
-                            synthetic_doctypes=a.doctypes)
+                            synthetic_doctypes=a.doctypes, time_zone=a.time_zone)
     srv.mutate_every = a.mutate_every
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

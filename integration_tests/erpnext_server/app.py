@@ -60,10 +60,12 @@ def _msg(message, version, raise_exception=True, title=None):
 
 class ErpnextTestServer:
     def __init__(self, items=200, seed=1, latency=0.0, fault_rate=0.0, frappe_version=15, port=0,
-                 max_page_length=None, fault_kinds=FAULTS, synthetic_doctypes=0):
+                 max_page_length=None, fault_kinds=FAULTS, synthetic_doctypes=0, time_zone="Asia/Kolkata"):
         self.items, self.seed, self.latency, self.fault_rate = items, seed, latency, fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self._outage = (0, 0, None)  # requests number first..last answer this fault: see outage()
+        self.time_zone = time_zone  # System Settings' time_zone (Frappe's fallback is Asia/Kolkata)
+        self.user_time_zones = {}  # a User's own Time Zone setting, which frappe.client.get_time_zone prefers
         self.frappe_version, self.port, self.max_page_length = int(frappe_version), port, max_page_length
         self.mutate_every = None
         self.request_log = None  # a list to get (path, query parameters) of every API request
@@ -73,7 +75,7 @@ class ErpnextTestServer:
         self._hash = data.HashNames(seed + 99991)
         synthetic, unreadable = data.add_synthetic_doctypes(synthetic_doctypes) if synthetic_doctypes else ([], set())
         self.served = set(data.BASE_DOCTYPES) | set(synthetic)  # the DocTypes this site has
-        self.permissions = {API_USER: self.served - data.UNREADABLE - unreadable,
+        self.permissions = {API_USER: (self.served - data.UNREADABLE - unreadable) | {"System Settings"},
                             LIMITED_USER: {"Item", "Warehouse", "Supplier"}, "Guest": set()}
         t0 = time.perf_counter()
         self.conn = sqlite3.connect(":memory:", check_same_thread=False)
@@ -182,6 +184,50 @@ class ErpnextTestServer:
                                   (modified, name, doctype))
             self.conn.commit()
         return format_value("Datetime", modified)
+
+    def edit_at(self, doctype, name, modified, **changes):
+        """An edit whose save carried `modified` (site-local wall time), e.g. one of a repeated hour when clocks fall
+        back; child rows move with it as in edit()."""
+        with self.lock:
+            cur = self.conn.execute(f'UPDATE "{doctype}" SET modified = ? WHERE name = ?', (modified, name))
+            if not cur.rowcount:
+                raise KeyError(f"{doctype} {name} not found")
+            for _, child in data.child_tables(doctype):
+                self.conn.execute(f'UPDATE "{child}" SET modified = ? WHERE parent = ? AND parenttype = ?',
+                                  (modified, name, doctype))
+            for k, v in changes.items():
+                self.conn.execute(f'UPDATE "{doctype}" SET "{k}" = ? WHERE name = ?', (v, name))
+            self.conn.commit()
+
+    def set_silently(self, doctype, name, **changes):
+        """What db_set(..., update_modified=False) and frappe.db.sql updates do: the values change, `modified` stays."""
+        cols = data.columns(doctype)
+        bad = [k for k in changes if k not in cols or k in ("name", "creation", "modified")]
+        if bad:
+            raise KeyError(f"cannot set {bad} on {doctype}")
+        with self.lock:
+            cur = self.conn.execute(f'UPDATE "{doctype}" SET {", ".join(f"{chr(34)}{k}{chr(34)} = ?" for k in changes)} '
+                                    f'WHERE name = ?', [*changes.values(), name])
+            if not cur.rowcount:
+                raise KeyError(f"{doctype} {name} not found")
+            self.conn.commit()
+
+    def update_invoice_status(self, today):
+        """erpnext.controllers.accounts_controller.update_invoice_status (daily): submitted invoices with an
+        outstanding amount, Unpaid% or Partly Paid%, past due become Overdue (or Overdue and Discounted) by one UPDATE
+        that leaves `modified` alone. ERPNext compares the Payment Schedule's due dates; here an invoice's due_date
+        stands for its single schedule row. Returns the names it changed."""
+        changed = []
+        with self.lock:
+            for doctype in ("Sales Invoice", "Purchase Invoice"):
+                where = ("docstatus = 1 AND outstanding_amount > 0 AND (status LIKE 'Unpaid%' OR status LIKE "
+                         "'Partly Paid%') AND due_date < ?")
+                names = [r[0] for r in self.conn.execute(f'SELECT name FROM "{doctype}" WHERE {where}', (str(today),))]
+                self.conn.execute(f'UPDATE "{doctype}" SET status = CASE WHEN status LIKE \'%Discounted\' THEN '
+                                  f'\'Overdue and Discounted\' ELSE \'Overdue\' END WHERE {where}', (str(today),))
+                changed += [(doctype, n) for n in names]
+            self.conn.commit()
+        return changed
 
     def delete(self, doctype, name, user="Administrator"):
         with self.lock:
@@ -571,11 +617,23 @@ class Api:
             "frappe.desk.form.load.getdoctype": self.getdoctype,
             "frappe.desk.search.search_widget": self.search_widget,
             "frappe.utils.change_log.get_versions": self.get_versions,
+            "frappe.client.get_single_value": self.get_single_value,
         }
+        if cmd == "frappe.client.get_time_zone":  # allow_guest: the session user's defaults over the system's
+            return {"message": {"time_zone": self.srv.user_time_zones.get(self.user, self.srv.time_zone)}}
         if cmd not in methods:
             raise validation_error(f"Failed to get method for command {cmd} with No module named '{cmd}'")
         self.whitelisted(cmd)
         return methods[cmd]()
+
+    def get_single_value(self):
+        """frappe.client.get_single_value: frappe.has_permission(doctype) or 'No permission for ...'."""
+        doctype, field = self.form.get("doctype", ""), self.form.get("field", "")
+        if doctype != "System Settings":
+            raise FrappeError("DoesNotExistError", 404, message=f"DocType {doctype} not found")
+        if not self.can_read(doctype):
+            raise FrappeError("PermissionError", 403, message=f"No permission for {doctype}")
+        return {"message": {"time_zone": self.srv.time_zone}.get(field)}
 
     def get_count(self):
         doctype = self.form.get("doctype", "")

@@ -85,7 +85,9 @@ DOCTYPES = {
         _f("items", "Table", "Items", "Sales Order Item", reqd=1), _f("totals", SB),
         _f("grand_total", "Currency", "Grand Total", "currency", read_only=1),
         _f("status", "Select", "Status", "\nDraft\nOn Hold\nTo Deliver and Bill\nTo Bill\nTo Deliver\nCompleted\n"
-                                         "Cancelled\nClosed", reqd=1, read_only=1)]),
+                                         "Cancelled\nClosed", reqd=1, read_only=1),
+        _f("per_delivered", "Percent", "% Delivered", read_only=1), _f("per_billed", "Percent", "% Amount Billed", read_only=1),
+        _f("per_picked", "Percent", "% Picked", read_only=1)]),
     "Sales Order Item": ("Selling", {"istable": 1}, [
         _f("item_code", "Link", "Item Code", "Item", in_list_view=1), _f("item_name", "Data", "Item Name"),
         _f("delivery_date", "Date", "Delivery Date"), _f("quantity_and_rate", SB),
@@ -100,7 +102,8 @@ DOCTYPES = {
         _f("items", "Table", "Items", "Purchase Order Item", reqd=1), _f("totals", SB),
         _f("grand_total", "Currency", "Grand Total", "currency", read_only=1),
         _f("status", "Select", "Status", "\nDraft\nOn Hold\nTo Receive and Bill\nTo Bill\nTo Receive\nCompleted\n"
-                                         "Cancelled\nClosed\nDelivered", reqd=1, read_only=1)]),
+                                         "Cancelled\nClosed\nDelivered", reqd=1, read_only=1),
+        _f("per_received", "Percent", "% Received", read_only=1), _f("per_billed", "Percent", "% Billed", read_only=1)]),
     "Purchase Order Item": ("Buying", {"istable": 1}, [
         _f("item_code", "Link", "Item Code", "Item", in_list_view=1), _f("item_name", "Data", "Item Name"),
         _f("schedule_date", "Date", "Required By"), _f("quantity_and_rate", SB),
@@ -122,6 +125,22 @@ DOCTYPES = {
         _f("item_code", "Link", "Item Code", "Item", reqd=1, in_list_view=1), _f("qty", "Float", "Qty", reqd=1),
         _f("basic_rate", "Currency", "Basic Rate (as per Stock UOM)"),
         _f("basic_amount", "Currency", "Basic Amount", read_only=1)]),
+    "Sales Invoice": ("Accounts", {"is_submittable": 1}, [
+        _f("customer", "Link", "Customer", "Customer"), _f("company", "Link", "Company", "Company", reqd=1),
+        _f("posting_date", "Date", "Date", reqd=1), _f("due_date", "Date", "Payment Due Date"),
+        _f("is_pos", "Check", "Include Payment (POS)"), _f("currency", "Link", "Currency", "Currency", reqd=1),
+        _f("grand_total", "Currency", "Grand Total", read_only=1),
+        _f("outstanding_amount", "Currency", "Outstanding Amount", read_only=1),
+        _f("status", "Select", "Status", "\nDraft\nReturn\nCredit Note Issued\nSubmitted\nPaid\nPartly Paid\n"
+           "Unpaid\nUnpaid and Discounted\nPartly Paid and Discounted\nOverdue and Discounted\nOverdue\n"
+           "Cancelled\nInternal Transfer", read_only=1)]),
+    "Purchase Invoice": ("Accounts", {"is_submittable": 1}, [
+        _f("supplier", "Link", "Supplier", "Supplier"), _f("company", "Link", "Company", "Company", reqd=1),
+        _f("posting_date", "Date", "Posting Date", reqd=1), _f("due_date", "Date", "Due Date"),
+        _f("currency", "Link", "Currency", "Currency"), _f("grand_total", "Currency", "Grand Total", read_only=1),
+        _f("outstanding_amount", "Currency", "Outstanding Amount", read_only=1),
+        _f("status", "Select", "Status", "\nDraft\nReturn\nDebit Note Issued\nSubmitted\nPaid\nPartly Paid\n"
+           "Unpaid\nOverdue\nCancelled\nInternal Transfer", read_only=1)]),
     "Deleted Document": ("Core", {}, [
         _f("deleted_name", "Data", "Deleted Name"), _f("deleted_doctype", "Data", "Deleted DocType"),
         _f("restored", "Check", "Restored"), _f("new_name", "Read Only", "New Name"),
@@ -138,7 +157,7 @@ DOCTYPES = {
         _f("sort_order", "Select", "Default Sort Order", "ASC\nDESC"), _f("is_virtual", "Check", "Is Virtual")]),
 }
 # The rest of ERPNext's child tables of these DocTypes, and DocTypes that are no stream's own (see extra.py).
-for _parent, _tables in extra.MORE_TABLES.items():
+for _parent, _tables in {**extra.MORE_TABLES, **extra.MORE_ROWS}.items():
     DOCTYPES[_parent][2].extend(_f(fieldname, "Table", options=child) for fieldname, child, _ in _tables)
 DOCTYPES.update({name: (module, {"istable": 1}, fields) for name, (module, fields) in extra.CHILD_DOCTYPES.items()})
 DOCTYPES.update(extra.MORE_DOCTYPES)
@@ -147,7 +166,7 @@ BASE_DOCTYPES = list(DOCTYPES)  # what every server serves (synthetic DocTypes c
 CUSTOM_FIELDS = {"Item": [_f("custom_shelf_life_days", "Int", "Shelf Life (Days)", insert_after="description",
                              is_custom_field=1)]}
 DATA_DOCTYPES = ["Company", "Warehouse", "Item", "Bin", "Customer", "Supplier", "Sales Order",
-                 "Purchase Order", "Stock Entry"]
+                 "Purchase Order", "Stock Entry", "Sales Invoice", "Purchase Invoice"]
 DOCTYPES_WITHOUT_DATA = {"Deleted Document", "Custom Field", "DocType"}  # filled by generate() itself
 MUTABLE_DOCTYPES = ["Item", "Bin", "Customer", "Supplier", "Sales Order", "Purchase Order", "Stock Entry"]
 
@@ -432,6 +451,11 @@ def generate(conn, items, seed, doctypes):
             else:
                 row += [party, party.replace("CUST-", "Customer ").replace("SUP-", "Supplier "), str(tdate),
                         str(ddate), comp, cur, wh, round(total, 2), status]
+                # Percentages that agree with the status (no draws: the generator draws what it drew before them).
+                done = 100.0 if status == "Completed" else 0.0
+                delivered = 100.0 if status in ("To Bill", "Completed") else 0.0
+                billed = 100.0 if status in ("To Deliver", "To Receive", "Completed") else 0.0
+                row += [delivered, billed, done] if dt == "Sales Order" else [delivered, billed]
             parents.append(row + opt)
         insert(dt, parents)
         insert(child_dt, children)
@@ -441,6 +465,8 @@ def generate(conn, items, seed, doctypes):
     transactions("Purchase Order", "Purchase Order Item", "PUR-ORD", max(2, items // 5), suppliers,
                  ["To Receive and Bill", "To Bill", "To Receive", "Completed"])
     transactions("Stock Entry", "Stock Entry Detail", "MAT-STE", max(2, items // 5), [None], [None])
+
+    invoices(insert, seed, customers, suppliers)
 
     # A few pre-existing Deleted Documents
     for i in range(1, 4):
@@ -470,6 +496,32 @@ def generate(conn, items, seed, doctypes):
         dt, "Stock", cf["label"], cf["fieldname"], cf.get("insert_after"), cf["fieldtype"], cf.get("options"),
         cf.get("reqd", 0)] + opt for dt, cfs in CUSTOM_FIELDS.items() for cf in cfs])
     return conn.execute("SELECT max(modified) FROM \"Item\"").fetchone()[0]
+
+
+INVOICE_STATUSES = ["Unpaid", "Partly Paid", "Paid", "Overdue", "Unpaid and Discounted"]
+
+
+def invoices(insert, seed, customers, suppliers, count=40):
+    """Sales and Purchase Invoices with due dates around 2024, some unpaid (their own generator: the main one's draws
+    stay as they were)."""
+    rng = random.Random(seed * 17 + 3)
+    for dt, prefix, parties in (("Sales Invoice", "ACC-SINV-2024-", customers), ("Purchase Invoice", "ACC-PINV-2024-", suppliers)):
+        rows = []
+        for i in range(1, count + 1):
+            created = YEAR_START + timedelta(days=rng.randrange(300), seconds=rng.randrange(86400), microseconds=rng.randrange(1, 10**6))
+            ds = rng.choices([0, 1, 2], [1, 8, 1])[0]
+            status = {0: "Draft", 2: "Cancelled"}.get(ds) or rng.choice(INVOICE_STATUSES)
+            if dt == "Purchase Invoice" and status.endswith("Discounted"):
+                status = "Unpaid"
+            total = round(rng.uniform(10, 5000), 2)
+            outstanding = 0.0 if status == "Paid" or ds != 1 else (total if status.startswith(("Unpaid", "Overdue")) else round(total / 2, 2))
+            posting = created.date()
+            due = posting + timedelta(days=rng.choice([0, 15, 30, 60]))
+            row = [f"{prefix}{i:05d}", fmt_dt(created), fmt_dt(created + timedelta(minutes=rng.randrange(60))),
+                   rng.choice(OWNERS), rng.choice(OWNERS), ds, 0, rng.choice(parties), "Test Company", str(posting), str(due)]
+            row += [0] if dt == "Sales Invoice" else []
+            rows.append(row + ["USD", total, outstanding, status] + [None] * 4)
+        insert(dt, rows)
 
 
 def reorder_cases(insert, seed):
