@@ -24,11 +24,6 @@ MAX_DOCTYPES = 100_000  # page_length, for a site whose DocType would apply one
 NAMES_IN_A_MESSAGE = 20
 
 
-def refused(error: AirbyteTracedException) -> bool:
-    """Whether a failed request was Frappe's 403: the API user has no role with Read on the DocType."""
-    return error.failure_type == FailureType.config_error and "403" in (error.message or "")
-
-
 def discover_client(config: ErpnextConfig, logger: logging.Logger, limiter: RequestLimiter) -> HttpClient:
     # The operator waits for discover: retried briefly, like check.
     return http_client("discover", config, logger, limiter=limiter, max_retries=CHECK_RETRIES, refusals_answer=True)

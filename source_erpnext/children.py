@@ -1,7 +1,6 @@
 """Child-table rows (Sales Order Item, Item Reorder, ...) for a page of parent records, in as few requests as fit
 the web server's request line: `parent in [...]` per run of parents, never one request per document."""
 
-import json
 import re
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set
 

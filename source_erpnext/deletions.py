@@ -1,6 +1,6 @@
 """Deleted documents: ERPNext's Deleted Document log, read as deletion records for deduped destinations."""
 
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
 from .keyset import KEYSET_ORDER, PageSizeProbe, keyset_filters, position_of
 from .request_line import compact_json

@@ -222,6 +222,11 @@ class FrappeErrorHandler(HttpStatusErrorHandler):
         return _fail(f"ERPNext answered {status} for {path}: {frappe_message(response)}", FailureType.system_error)
 
 
+def refused(error: AirbyteTracedException) -> bool:
+    """Whether a failed request was Frappe's 403: the API user has no role with Read on the DocType."""
+    return error.failure_type == FailureType.config_error and "403" in (error.message or "")
+
+
 def _fail(message: str, failure_type: FailureType = FailureType.config_error) -> ErrorResolution:
     return ErrorResolution(ResponseAction.FAIL, failure_type, message)
 

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .http import get_json
+from .http import get_json, refused
 from .spec import ErpnextConfig
 
 # Longer than any fall-back there has been (most are 1 hour, a few 2): a transition within this much real time after
@@ -20,10 +19,6 @@ SYSTEM_SETTINGS_TIME_ZONE = ("api/method/frappe.client.get_single_value", {"doct
 # allow_guest in Frappe 15 and 16: the defaults of the logged-in user merged over the system's, so a time zone set on
 # the API user's own User record wins over the site's.
 USER_TIME_ZONE = "api/method/frappe.client.get_time_zone"
-
-
-def refused(error: AirbyteTracedException) -> bool:
-    return error.failure_type == FailureType.config_error and "403" in (error.message or "")
 
 
 def system_time_zone(client: Any, config: ErpnextConfig) -> Any:

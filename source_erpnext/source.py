@@ -23,11 +23,12 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .doctypes import STANDARD_DOCTYPES, DocType, configured_doctypes
-from .catalog import doctypes_named, in_parallel, readable_doctypes, refused
+from .catalog import doctypes_named, in_parallel, readable_doctypes
+from .http import refused
 from .concurrency import read_streams_concurrently
 from . import http
 from .http import CHECK_RETRIES, RequestLimiter, get_json, http_client
-from .site_time import SiteTimeZone, fetch_time_zone, refused, system_time_zone
+from .site_time import SiteTimeZone, fetch_time_zone, system_time_zone
 from .spec import DOCUMENTATION_URL, ErpnextConfig, parse_config
 from .streams import DocTypeStream
 
