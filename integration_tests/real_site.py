@@ -138,9 +138,10 @@ class Connector:
         return {s["name"]: s for s in dumped["streams"]}
 
     def read(self, config: Dict[str, Any], streams: Optional[List[str]] = None, incremental: bool = False, state: Optional[list] = None) -> Run:
-        """discover, then read the chosen streams (all by default) with the discovered schemas."""
+        """discover, then read the chosen streams (the eight standard ones by default: discover lists every DocType the
+        user may read) with the discovered schemas."""
         discovered = self.discover(config)
-        chosen = streams or list(discovered)
+        chosen = streams or list(STREAMS)
         catalog = {
             "streams": [
                 {
@@ -282,3 +283,60 @@ for stream, doctype in %r.items():
         if f.fieldtype in ("Table", "Table MultiSelect"):
             result[stream]["children"][f.fieldname] = [[c.fieldname, c.fieldtype] for c in frappe.get_meta(f.options).fields]
 """
+
+
+# -- what the connector asks a real site ----------------------------------------------------------------------------------
+
+
+class CountingRelay:
+    """A TCP relay on 127.0.0.1 in front of a real site that counts the requests passing through, by path (no query).
+    Point the connector's base_url at `url`; `requests` is a Counter of unquoted paths."""
+
+    def __init__(self, target_url: str):
+        import socket
+        import threading
+        from urllib.parse import urlsplit
+
+        target = urlsplit(target_url)
+        self._target = (target.hostname, target.port)
+        self.requests: Counter = Counter()
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source, sink, count: bool) -> None:
+        from urllib.parse import unquote
+
+        try:
+            while chunk := source.recv(65536):
+                if count:  # GET requests have no body: every request line starts a line of its own
+                    for line in chunk.split(b"\r\n"):
+                        if line.startswith(b"GET "):
+                            with self._lock:
+                                self.requests[unquote(line.split(b" ")[1].split(b"?")[0].decode())] += 1
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(2)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._server.close()

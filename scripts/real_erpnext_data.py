@@ -299,6 +299,38 @@ def make_transactions(rng: random.Random, items: dict, parties: dict, warehouses
     return facts
 
 
+def make_other_doctypes() -> dict:
+    """A few documents of DocTypes across modules that users pick from the catalog (Item Price exists already: ERPNext
+    adds one for each rate a transaction sets)."""
+    plenty = frappe.get_all("Bin", filters={"warehouse": wh("Stores"), "actual_qty": [">=", 20]}, pluck="item_code", order_by="item_code")
+    customer = frappe.get_all("Customer", filters={"disabled": 0}, pluck="name", order_by="name")[3]
+    made = {}
+    made["Lead"] = [frappe.get_doc({"doctype": "Lead", "first_name": f"Lead {n}", "company_name": f"Prospect {n} Ltd"}).insert().name for n in range(3)]
+    made["Project"] = [frappe.get_doc({"doctype": "Project", "project_name": f"Workshop refit {n}", "company": COMPANY}).insert().name for n in range(2)]
+    made["Task"] = [frappe.get_doc({"doctype": "Task", "subject": f"Task {n}", "project": made["Project"][n % 2]}).insert().name for n in range(4)]
+    made["Employee"] = [frappe.get_doc({"doctype": "Employee", "first_name": f"Worker {n}", "gender": "Female" if n % 2 else "Male", "date_of_birth": "1990-05-0%d" % (n + 1),
+        "date_of_joining": "2024-01-15", "company": COMPANY}).insert().name for n in range(3)]
+    q = frappe.get_doc({"doctype": "Quotation", "quotation_to": "Customer", "party_name": customer, "company": COMPANY, "transaction_date": nowdate(),
+        "items": [{"item_code": plenty[0], "qty": 3, "rate": 20}]}).insert(); q.submit()
+    made["Quotation"] = [q.name, frappe.get_doc({"doctype": "Quotation", "quotation_to": "Customer", "party_name": customer, "company": COMPANY,
+        "transaction_date": nowdate(), "items": [{"item_code": plenty[1], "qty": 1, "rate": 20}]}).insert().name]
+    mr = frappe.get_doc({"doctype": "Material Request", "material_request_type": "Purchase", "company": COMPANY, "transaction_date": nowdate(), "schedule_date": add_days(nowdate(), 5),
+        "items": [{"item_code": plenty[2], "qty": 4, "schedule_date": add_days(nowdate(), 5), "warehouse": wh("Stores")}]}).insert(); mr.submit()
+    made["Material Request"] = [mr.name]
+    cash = frappe.get_value("Account", {"account_type": "Cash", "company": COMPANY, "is_group": 0}, "name")
+    expense = frappe.get_value("Account", {"root_type": "Expense", "company": COMPANY, "is_group": 0}, "name")
+    je = frappe.get_doc({"doctype": "Journal Entry", "company": COMPANY, "posting_date": nowdate(), "accounts": [
+        {"account": expense, "debit_in_account_currency": 50, "cost_center": frappe.get_value("Company", COMPANY, "cost_center")},
+        {"account": cash, "credit_in_account_currency": 50}]}).insert(); je.submit()
+    made["Journal Entry"] = [je.name]
+    sr = frappe.get_doc({"doctype": "Stock Reconciliation", "company": COMPANY, "purpose": "Stock Reconciliation", "items": [
+        {"item_code": plenty[3], "warehouse": wh("Stores"), "qty": 77, "valuation_rate": 9}]}).insert(); sr.submit()
+    made["Stock Reconciliation"] = [sr.name]
+    frappe.db.commit()
+    say(f"other DocTypes: {', '.join(made)}")
+    return made
+
+
 def make_deletions(items: dict, parties: dict, warehouses: dict) -> dict:
     from erpnext.stock.utils import get_or_make_bin
 
@@ -329,6 +361,7 @@ def make() -> None:
     facts["items"] = {k: v for k, v in items.items() if k != "codes"}
     parties = make_parties(rng)
     facts.update(make_transactions(rng, items, parties, warehouses))
+    facts["other_doctypes"] = make_other_doctypes()
     facts.update(make_deletions(items, parties, warehouses))
     facts["company"], facts["abbr"], facts["time_zone"] = COMPANY, ABBR, TIME_ZONE
     counts = {dt: frappe.db.count(dt) for dt in ("Item", "Item Reorder", "Bin", "Warehouse", "Supplier", "Customer", "Sales Order",
