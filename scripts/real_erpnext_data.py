@@ -34,7 +34,8 @@ RESTRICTED_USER = "restricted-reader@example.com"
 NO_DELETIONS_USER = "no-deletions-reader@example.com"
 # Every role that reads one of the connector's DocTypes (and what the business-day snippets do) in ERPNext.
 READER_ROLES = ["Stock Manager", "Stock User", "Sales Manager", "Sales User", "Purchase Manager", "Purchase User",
-                "Accounts Manager", "Accounts User", "Item Manager", "Manufacturing Manager", "Manufacturing User"]
+                "Accounts Manager", "Accounts User", "Item Manager", "Manufacturing Manager", "Manufacturing User",
+                "Sales Master Manager", "Projects User", "HR User"]  # the last three: Item Price, Project and Task, Employee
 # Reads Item, Sales Order, Customer, Supplier, Warehouse and Stock Entry, but neither Bin nor Purchase Order (every role
 # that may read Purchase Order may read Bin in ERPNext) nor Deleted Document.
 RESTRICTED_ROLES = ["Accounts User", "Manufacturing User"]
