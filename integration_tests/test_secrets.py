@@ -359,3 +359,28 @@ def test_the_syncs_sent_only_get_requests(processes, sites):
     assert sites["server-no-deletions"].stats()["non_get"] == 0
     assert sites["canned"].non_get == 0
     assert sites["server"].stats()["total"] > 0
+
+
+def _cli_check(config: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(CONNECTOR + ["check", "--config", str(path)], capture_output=True, text=True, timeout=120)
+
+
+def test_a_pasted_secret_with_a_line_break_works_or_is_refused_without_being_printed(erpnext_server, tmp_path):
+    """requests refuses a header holding a line break and repeats the header, secret and all, in its error: a trailing
+    newline (as pasting adds) is stripped; one inside the value is refused without echoing it."""
+    trailing = _cli_check({"base_url": erpnext_server.url, "api_key": API_KEY, "api_secret": API_SECRET + "\n"}, tmp_path)
+    assert '"status":"SUCCEEDED"' in trailing.stdout.replace(" ", ""), trailing.stdout[-2000:]
+    inside = _cli_check({"base_url": erpnext_server.url, "api_key": API_KEY, "api_secret": CANARY_SECRET[:6] + "\n" + CANARY_SECRET[6:]}, tmp_path)
+    assert "'api_secret' must be the key or secret exactly as ERPNext shows it" in inside.stdout, inside.stdout[-2000:]
+    for run in (trailing, inside):
+        for secret in (API_SECRET, CANARY_SECRET[:6], CANARY_SECRET[6:]):
+            assert secret not in run.stdout and secret not in run.stderr
+
+
+def test_a_site_url_holding_a_password_is_refused_without_printing_it(erpnext_server, tmp_path):
+    url = erpnext_server.url.replace("http://", f"http://admin:{CANARY_SECRET}@")
+    run = _cli_check({"base_url": url, "api_key": API_KEY, "api_secret": API_SECRET}, tmp_path)
+    assert "'base_url' must not hold a user name or password" in run.stdout, run.stdout[-2000:]
+    assert CANARY_SECRET not in run.stdout and CANARY_SECRET not in run.stderr

@@ -131,9 +131,22 @@ class ErpnextConfig(BaseModel):
         url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be a URL such as https://erp.example.com")
+        if parts.username is not None or parts.password is not None:
+            # user:password@ would be logged with the URL; the connector authenticates with the API key and secret.
+            raise ValueError("must not hold a user name or password (use the API key and secret fields)")
         if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
             raise ValueError("must use https (plain http is only accepted for localhost)")
         return url
+
+    @field_validator("api_key", "api_secret")
+    @classmethod
+    def _credential(cls, value: str) -> str:
+        # Pasted keys often end in a newline: requests would refuse the header and repeat it, secret and all, in its
+        # error. Surrounding blanks go; anything else unprintable is refused without echoing the value.
+        value = value.strip()
+        if not value or not value.isprintable() or " " in value:
+            raise ValueError("must be the key or secret exactly as ERPNext shows it (no spaces or line breaks inside)")
+        return value
 
     @field_validator("start_date", mode="before")
     @classmethod
