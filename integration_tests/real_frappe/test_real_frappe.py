@@ -207,7 +207,9 @@ result = {"bin_actual_qty": doc.actual_qty}
 
 @pytest.mark.parametrize("page_size", [None, FILTER_PAGE_SIZE], ids=["default_config", f"page_size_{FILTER_PAGE_SIZE}"])
 def test_incremental_read_after_edits_deletions_disables_and_cancellations(site: Site, connector: Connector, page_size):
-    config = site.config(**({"page_size": page_size} if page_size else {}))
+    # The refresh of open documents reads open orders again by design (the real-ERPNext suite tests it): off here, so
+    # that "nothing older than the saved position comes again" holds for the reads keyed on `modified`.
+    config = site.config(refresh_open_documents=False, **({"page_size": page_size} if page_size else {}))
     names = site.run(SETUP_SNIPPET % {"tag": uuid.uuid4().hex[:8]})
 
     first = connector.read(config, incremental=True)
