@@ -146,6 +146,19 @@ def test_a_discovered_stream_reads_from_the_catalog_alone_with_the_filters_its_f
     assert requests[DOCTYPE_LIST] == 1 and requests[META] == 2
 
 
+def test_a_read_of_a_discovered_stream_rides_out_a_site_that_fails_a_while(make_erpnext_server):
+    """The DocType list a read needs for a discovered stream is retried as a read's requests are: three 502s from a
+    proxy (more than discover's short budget) and the read still completes."""
+    server = make_erpnext_server(items=50, seed=5)  # its own: the outage must not reach other tests
+    catalog = configured([discovered(server)["sales_invoice"]])
+    server.reset_stats()
+    server.outage(502, 3)  # the read's first three requests: its DocType list and two retries of it
+    output = read(SourceErpnext(), config(server), catalog)
+    assert not output.errors, [e.trace.error.message for e in output.errors]
+    assert server.stats()["faults"] == 3
+    assert {m.record.data["name"] for m in output.records} == {r["name"] for r in server.records("Sales Invoice")}
+
+
 def test_check_and_a_standard_read_fetch_no_metadata_of_other_doctypes(server):
     server.reset_stats()
     status = SourceErpnext().check(logging.getLogger("airbyte"), config(server))

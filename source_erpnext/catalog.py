@@ -101,14 +101,11 @@ def doctypes_named(
 ) -> List[DocType]:
     """The DocTypes behind `stream_names` (a configured catalog's streams that are not configured ones), found in the
     site's DocType list (one request, none when there are no such names). A name no DocType has is left out (the CDK
-    then says the catalog names a stream the source does not have)."""
+    then says the catalog names a stream the source does not have). The request is a read's: retried as reads are,
+    and a failure fails the read as the site's error, not as streams that seem to be missing."""
     if not stream_names:
         return []
-    try:
-        doctypes = listable_doctypes(discover_client(config, logger, limiter), config)
-    except AirbyteTracedException as error:
-        logger.warning(f"Could not list the site's DocTypes to find the streams {', '.join(sorted(stream_names))}: {error.message}")
-        return []
+    doctypes = listable_doctypes(http_client("catalog", config, logger, limiter=limiter), config)
     by_stream: Dict[str, str] = {}
     for doctype in doctypes:
         by_stream.setdefault(stream_name(doctype), doctype)  # the first, as discover keeps it

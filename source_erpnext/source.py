@@ -22,12 +22,11 @@ from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .doctypes import STANDARD_DOCTYPES, DocType, configured_doctypes
+from . import http  # http.MAX_RETRIES read at call time (tests lower it)
 from .catalog import doctypes_named, in_parallel, readable_doctypes
-from .http import refused
 from .concurrency import read_streams_concurrently
-from . import http
-from .http import CHECK_RETRIES, RequestLimiter, get_json, http_client
+from .doctypes import STANDARD_DOCTYPES, DocType, configured_doctypes
+from .http import CHECK_RETRIES, RequestLimiter, get_json, http_client, refused
 from .site_time import SiteTimeZone, fetch_time_zone, system_time_zone
 from .spec import DOCUMENTATION_URL, ErpnextConfig, parse_config
 from .streams import DocTypeStream
@@ -135,7 +134,7 @@ class SourceErpnext(AbstractSource):
             self.streams(config)[0].check_deletions_permission()
             return True
         except AirbyteTracedException as error:
-            if error.failure_type == FailureType.config_error and "403" in (error.message or ""):
+            if refused(error):
                 return False
             raise
 

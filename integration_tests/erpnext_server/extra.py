@@ -93,9 +93,8 @@ MORE_TABLES = {
                  ("portal_users", "Portal User", (0, 0, 0, 1))],
 }
 
-# DocTypes that are not streams' own: (module, flags, fields; Sales Invoice is data.py's, with MORE_ROWS' tables). The
-# catalog lists them; it leaves out the
-# singles and virtual DocTypes, and those data.READ_BY_NOBODY says the API user may not read.
+# DocTypes that are not streams' own: (module, flags, fields). The catalog lists them, but for the singles, the virtual
+# DocTypes and those UNREADABLE names. Sales Invoice is data.py's (with invoices of its own); MORE_ROWS are its tables.
 MORE_DOCTYPES = {
     "Employee": ("Setup", {}, [_f("employee_name", "Data"), _f("company", "Link", "Company"),
                                _f("status", "Select", "Active\nInactive\nLeft")]),
