@@ -122,7 +122,7 @@ def main() -> None:
             report(f"full refresh, as shipped{' (indexed)' if indexed else ''}", rows, read(configs, full, Path(tmp)))
             first = read(configs, incremental, Path(tmp))
             report("first incremental sync, as shipped", rows, first)
-            change_orders(configs)
+            change_orders(configs, rows)
             report("incremental, 1,000 new + 200 edited", rows, read(configs, incremental, Path(tmp), first["state"]))
             mariadb(configs, "delete from `tabSales Order` where name like 'SO-SCALE-NEW-%'")
             if not indexed:
@@ -133,13 +133,13 @@ def main() -> None:
             mariadb(configs, "delete from `tabSales Order` where name like 'SO-SCALE-%'; drop table if exists scale_numbers")
 
 
-def change_orders(configs: dict) -> None:
-    """1,000 new orders (creation and modified now) and 200 old ones edited (modified now)."""
+def change_orders(configs: dict, rows: int) -> None:
+    """1,000 new orders (creation and modified now) and 200 old ones edited (modified now), spread over the table."""
     mariadb(configs, """insert into `tabSales Order` (name, creation, modified, docstatus, company, customer, transaction_date)
         select concat('SO-SCALE-NEW-', lpad(n, 5, '0')), now(6), now(6), docstatus, company, customer, transaction_date
         from scale_numbers join `tabSales Order` t on t.name = 'SO-SCALE-00000000' where n < 1000""")
     mariadb(configs, "update `tabSales Order` set modified = now(6) where name in "
-                     "(select concat('SO-SCALE-', lpad(n * 997, 8, '0')) from scale_numbers where n < 200)")
+                     f"(select concat('SO-SCALE-', lpad(n * {rows // 200}, 8, '0')) from scale_numbers where n < 200)")
 
 
 if __name__ == "__main__":
