@@ -1,7 +1,7 @@
 """Concurrency, bounded by `max_concurrency` requests in flight:
 
 - streams are read side by side, each in its own thread;
-- a large DocType is split into `modified` ranges, each paged by keyset in its own thread. Its state stays
+- a large DocType is split into key ranges (`modified` or `creation`, plan.py), each paged by keyset in its own thread. Its state stays
   resumable: a watermark that only covers ranges finished in order, plus the progress of the first unfinished one.
 """
 
@@ -14,7 +14,7 @@ from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteStream
 from airbyte_cdk.models import Type as MessageType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .keyset import parse_modified, position_of, saved_position
+from .keyset import MODIFIED, parse_modified, position_of, saved_position
 from .spec import format_datetime
 
 PAGES_PER_RANGE = 2  # a range smaller than this many pages is not worth a thread
@@ -25,7 +25,8 @@ MAX_BATCH = 500  # messages a stream's thread hands to the output at once (at mo
 @dataclass
 class Ranges:
     starts: List[Dict[str, Any]]  # where each range starts (the first is the read's own start)
-    ends: List[Optional[str]]  # exclusive `modified` bound of each range; None for the last, open one
+    ends: List[Optional[str]]  # exclusive bound on the key of each range; None for the last, open one
+    key: str = MODIFIED
     last: List[Optional[Dict[str, str]]] = field(default_factory=list)  # last position read in each range
     done: List[bool] = field(default_factory=list)
 
@@ -50,14 +51,14 @@ class Ranges:
         return work + (open_work(self.tail()) if self.ends[-1] is None else [])
 
 
-def open_work(position: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The work left of a read that goes on after `position` to the end."""
-    return [{"from": dict(position), "to": None}]
+def open_work(position: Dict[str, Any], before: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The work left of a read that goes on after `position` up to `before` (None: to the end)."""
+    return [{"from": dict(position), "to": before}]
 
 
-def saved_work(value: Any) -> List[Dict[str, Any]]:
+def saved_work(value: Any, key: str = MODIFIED) -> List[Dict[str, Any]]:
     """Work left read back from a saved state (ValueError/TypeError/KeyError when it is not one this connector wrote)."""
-    work = [{"from": saved_position(w["from"]) if w["from"] else {}, "to": format_datetime(parse_modified(w["to"])) if w["to"] else None} for w in value]
+    work = [{"from": saved_position(w["from"], key) if w["from"] else {}, "to": format_datetime(parse_modified(w["to"])) if w["to"] else None} for w in value]
     if not work or work[-1]["to"] is not None or any(w["to"] is None for w in work[:-1]):
         raise ValueError("the last range of the work left must be the open one")
     return work
@@ -103,21 +104,21 @@ def fan_in(producers: List[Callable[[Callable[[Any], bool]], None]], capacity: i
         stop.set()
 
 
-def modified_ranges(stream, start: Dict[str, Any], before: Optional[str] = None, extra: Optional[list] = None) -> Optional[Ranges]:
-    """Up to max_concurrency ranges of about equal size, bounded by `modified` values the site reports; the last one
+def key_ranges(stream, start: Dict[str, Any], before: Optional[str] = None, extra: Optional[list] = None, key: str = MODIFIED) -> Optional[Ranges]:
+    """Up to max_concurrency ranges of about equal size, bounded by values of the key the site reports; the last one
     ends at `before` (None: open)."""
     config = stream.config
-    filters = stream.list_filters() + list(extra or []) + ([["modified", ">=", start["modified"]]] if start.get("modified") else [])
-    filters += [["modified", "<", before]] if before else []
+    filters = stream.list_filters() + list(extra or []) + ([[key, ">=", start[key]]] if start.get(key) else [])
+    filters += [[key, "<", before]] if before else []
     count = stream.count(filters)
     parts = min(config.max_concurrency, count // (PAGES_PER_RANGE * config.page_size))
     if parts < 2:
         return None
-    bounds = {stream.modified_at_offset(filters, count * i // parts) for i in range(1, parts)}
-    bounds = sorted(b for b in bounds if b and (not start.get("modified") or b > start["modified"]) and (not before or b < before))
+    bounds = {stream.value_at_offset(filters, count * i // parts, key) for i in range(1, parts)}
+    bounds = sorted(b for b in bounds if b and (not start.get(key) or b > start[key]) and (not before or b < before))
     if not bounds:
         return None
-    return Ranges(starts=[dict(start)] + [{"modified": b} for b in bounds], ends=bounds + [before])
+    return Ranges(starts=[dict(start)] + [{key: b} for b in bounds], ends=bounds + [before], key=key)
 
 
 def read_concurrently(stream, ranges: Ranges, extra: Optional[list] = None) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]]]]:
@@ -125,7 +126,7 @@ def read_concurrently(stream, ranges: Ranges, extra: Optional[list] = None) -> I
     the consumer (the queue holds one more), so memory is bounded by the number of ranges, not the stream's size."""
     def reader(i: int) -> Callable[[Callable[[Any], bool]], None]:
         def read_range(put: Callable[[Any], bool]) -> None:
-            for rows in stream.pages(ranges.starts[i], ranges.ends[i], extra):
+            for rows in stream.pages(ranges.starts[i], ranges.ends[i], extra, ranges.key):
                 if not put(rows):
                     return
 
@@ -136,7 +137,7 @@ def read_concurrently(stream, ranges: Ranges, extra: Optional[list] = None) -> I
             ranges.done[i] = True
             yield [], ranges.watermark()
         else:
-            ranges.last[i] = position_of(rows[-1])
+            ranges.last[i] = position_of(rows[-1], ranges.key)
             yield rows, ranges.watermark()
 
 

@@ -1,4 +1,5 @@
-"""Keyset positions over (modified, name): what a page starts after, what a state saves, and how to ask Frappe for it."""
+"""Keyset positions over (key, name), the key being `modified` or `creation`: what a page starts after, what a state
+saves, and how to ask Frappe for it."""
 
 import threading
 from datetime import datetime
@@ -6,47 +7,54 @@ from typing import Any, Dict, Mapping
 
 from .spec import format_datetime
 
-KEYSET_ORDER = "modified asc, name asc"
-# Frappe's own floor for datetimes (FallBackDateTimeStr). A page with no position still asks `modified >= EARLIEST`:
-# without a condition on `modified`, MariaDB plans `order by modified, name limit N` as a scan and sort of the whole
-# table; with one, as a range on the `modified` index read in order (measured on MariaDB 10.11 from ~4k rows up).
+MODIFIED, CREATION = "modified", "creation"
+# Frappe's own floor for datetimes (FallBackDateTimeStr). A page with no position still asks `key >= EARLIEST`:
+# without a condition on the key, MariaDB plans `order by key, name limit N` as a scan and sort of the whole table;
+# with one, as a range on the key's index read in order (measured on MariaDB 10.11 from ~4k rows up).
 EARLIEST = "0001-01-01 00:00:00.000000"
+
+
+def keyset_order(key: str = MODIFIED) -> str:
+    return f"{key} asc, name asc"
+
+
+KEYSET_ORDER = keyset_order(MODIFIED)
 
 
 def parse_modified(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("T", " "))
 
 
-def position_of(row: Mapping[str, Any]) -> Dict[str, str]:
-    return {"modified": format_datetime(parse_modified(row["modified"])), "name": row["name"]}
+def position_of(row: Mapping[str, Any], key: str = MODIFIED) -> Dict[str, str]:
+    return {key: format_datetime(parse_modified(row[key])), "name": row["name"]}
 
 
-def saved_position(value: Mapping[str, Any]) -> Dict[str, str]:
-    """A position from a saved state: `modified` (normalised), and `name` when there is one."""
-    if not value or not value.get("modified"):
+def saved_position(value: Mapping[str, Any], key: str = MODIFIED) -> Dict[str, str]:
+    """A position from a saved state: the key's value (normalised), and `name` when there is one."""
+    if not value or not value.get(key):
         return {}
-    position = {"modified": format_datetime(parse_modified(value["modified"]))}
+    position = {key: format_datetime(parse_modified(value[key]))}
     if isinstance(value.get("name"), str):
         position["name"] = value["name"]
     return position
 
 
-def later_position(saved: Mapping[str, Any], position: Mapping[str, Any]) -> Dict[str, str]:
+def later_position(saved: Mapping[str, Any], position: Mapping[str, Any], key: str = MODIFIED) -> Dict[str, str]:
     """`position`, unless it lies before `saved` (rows re-read in the lookback window): a state never moves back."""
-    chosen = position if position.get("modified") and position["modified"] >= saved.get("modified", "") else saved
-    return {key: chosen[key] for key in ("modified", "name") if chosen.get(key) is not None}
+    chosen = position if position.get(key) and position[key] >= saved.get(key, "") else saved
+    return {k: chosen[k] for k in (key, "name") if chosen.get(k) is not None}
 
 
-def keyset_filters(position: Mapping[str, str]) -> tuple:
-    """(filters, or_filters) for rows after `position` in (modified, name) order.
+def keyset_filters(position: Mapping[str, str], key: str = MODIFIED) -> tuple:
+    """(filters, or_filters) for rows after `position` in (key, name) order.
 
-    modified >= M AND (modified > M OR name > N) is "modified > M or (modified = M and name > N)" in
-    Frappe's filter language, where filters are ANDed and or_filters ORed.
+    key >= K AND (key > K OR name > N) is "key > K or (key = K and name > N)" in Frappe's filter language, where
+    filters are ANDed and or_filters ORed.
     """
-    filters = [["modified", ">=", position.get("modified") or EARLIEST]]
-    if not position.get("modified") or position.get("name") is None:
+    filters = [[key, ">=", position.get(key) or EARLIEST]]
+    if not position.get(key) or position.get("name") is None:
         return filters, []
-    return filters, [["modified", ">", position["modified"]], ["name", ">", position["name"]]]
+    return filters, [[key, ">", position[key]], ["name", ">", position["name"]]]
 
 
 class PageSizeProbe:

@@ -48,6 +48,7 @@ class DocTypeMeta:
     child_properties: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # child DocType -> its properties
     is_submittable: bool = False
     from_site: bool = False  # read from the site (not the bundled fallback): its columns are the site's own
+    sort_field: Optional[str] = None  # the DocType's default sort (Frappe 16 indexes `modified` only when it is that)
 
     def has_field(self, fieldname: str) -> bool:
         return fieldname in self.properties
@@ -95,6 +96,7 @@ def fetch_meta(client: HttpClient, config: ErpnextConfig, doctype: str) -> DocTy
         },
         is_submittable=bool(main.get("is_submittable")),
         from_site=True,
+        sort_field=main.get("sort_field"),
     )
 
 

@@ -75,18 +75,20 @@ def lookback_start(saved: datetime, lookback: timedelta, zone: Optional[ZoneInfo
     return start
 
 
-class SiteTimeZone:
-    """The site's time zone, asked for once per run (the first incremental read that needs it), shared by the streams."""
+class AskedOnce:
+    """A fact about the site (its time zone, its Frappe version), asked for once per run by the first read that needs
+    it, and shared by the streams."""
 
-    def __init__(self, fetch: Callable[[], Optional[ZoneInfo]]):
+    def __init__(self, fetch: Callable[[], Any]):
         self._fetch = fetch
         self._lock = threading.Lock()
         self._done = False
-        self._zone: Optional[ZoneInfo] = None
+        self._value: Any = None
 
-    def get(self) -> Optional[ZoneInfo]:
+    def get(self) -> Any:
         with self._lock:
             if not self._done:
-                self._zone = self._fetch()
+                self._value = self._fetch()
                 self._done = True
-            return self._zone
+            return self._value
+

@@ -27,7 +27,8 @@ from .catalog import doctypes_named, in_parallel, readable_doctypes
 from .concurrency import read_streams_concurrently
 from .doctypes import STANDARD_DOCTYPES, DocType, configured_doctypes
 from .http import CHECK_RETRIES, RequestLimiter, get_json, http_client, refused
-from .site_time import SiteTimeZone, fetch_time_zone, system_time_zone
+from .indexes import frappe_major
+from .site_time import AskedOnce, fetch_time_zone, system_time_zone
 from .spec import DOCUMENTATION_URL, ErpnextConfig, parse_config
 from .streams import DocTypeStream
 
@@ -37,7 +38,8 @@ class SourceErpnext(AbstractSource):
         super().__init__()
         self._limiter: Optional[RequestLimiter] = None  # one per run: every stream's requests share its slots
         self._from_catalog: List[DocType] = []  # DocTypes a configured catalog names beyond the configured ones
-        self._site_zone: Optional[SiteTimeZone] = None  # one per run: the site's time zone, asked once
+        self._site_zone: Optional[AskedOnce] = None  # one per run: the site's time zone, asked once
+        self._frappe_major: Optional[AskedOnce] = None  # and its Frappe version
 
     @property
     def raise_exception_on_missing_stream(self) -> bool:
@@ -179,11 +181,13 @@ class SourceErpnext(AbstractSource):
         if self._site_zone is None:
             logger = logging.getLogger("airbyte")
             client = http_client("time zone", settings, logger, "System Settings", self._limiter)
-            self._site_zone = SiteTimeZone(lambda: fetch_time_zone(client, settings, logger))
+            self._site_zone = AskedOnce(lambda: fetch_time_zone(client, settings, logger))
+            versions = http_client("versions", settings, logger, limiter=self._limiter)
+            self._frappe_major = AskedOnce(lambda: frappe_major(versions, settings, logger))
         standard = {d.doctype for d in STANDARD_DOCTYPES}
         doctypes = configured_doctypes(settings)
         doctypes += [d for d in self._from_catalog if d.stream not in {c.stream for c in doctypes}]
-        return [DocTypeStream(d, settings, self._limiter, standard=d.doctype in standard, site_zone=self._site_zone) for d in doctypes]
+        return [DocTypeStream(d, settings, self._limiter, d.doctype in standard, self._site_zone, self._frappe_major) for d in doctypes]
 
     def read(self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog, state: Optional[List[AirbyteStateMessage]] = None) -> Iterator[AirbyteMessage]:
         # A discovered stream is read from the catalog alone: its DocType is looked up in the site's DocType list (one

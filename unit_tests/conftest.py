@@ -58,3 +58,6 @@ def site_time_zone(request):
         request.getfixturevalue("requests_mock").get(f"{BASE_URL}/api/method/frappe.client.get_single_value", json={"message": "UTC"})
     if "requests_mock" in request.fixturenames:  # and no newest `modified`: a full refresh reads in one open scan
         request.getfixturevalue("requests_mock").get(f"{BASE_URL}/api/method/frappe.client.get_list", json={"message": []})
+    if "requests_mock" in request.fixturenames:  # and a Frappe 15, which indexes `modified`: pages go over it
+        versions = {"frappe": {"title": "Frappe Framework", "version": "15.103.0"}, "erpnext": {"title": "ERPNext", "version": "15.102.0"}}
+        request.getfixturevalue("requests_mock").get(f"{BASE_URL}/api/method/frappe.utils.change_log.get_versions", json={"message": versions})

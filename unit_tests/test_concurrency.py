@@ -20,7 +20,7 @@ class FakeStream:
     def __init__(self, fail_in_range="no range"):
         self.fail_in_range = fail_in_range
 
-    def pages(self, start, before=None, extra=None):
+    def pages(self, start, before=None, extra=None, key="modified"):
         if before == self.fail_in_range:
             raise RuntimeError("the site gave up")
         yield [{"name": f"{start.get('modified')}-1", "modified": "2024-01-01 00:00:00"}]

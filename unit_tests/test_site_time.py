@@ -51,8 +51,8 @@ def test_an_incremental_plan_reads_open_documents_up_to_its_start_then_the_chang
 
 
 def test_a_full_refresh_plan_ends_its_ranges_at_the_newest_modified_and_checks_only_the_final_pass():
-    main, final = full_refresh_plan(None, {}, lambda: "2024-05-01 00:00:00.000001")
+    main, final = full_refresh_plan(None, {}, lambda: "2024-05-01 00:00:00.000001", CONFIG)
     assert main.ranges == [{"from": {}, "to": "2024-05-01 00:00:00.000001"}] and not main.once
     assert final.ranges == [{"from": {"modified": "2024-05-01 00:00:00.000001"}, "to": None}] and final.once
-    resumed = full_refresh_plan([{"from": {}, "to": "2024-02-01 00:00:00.000000"}, {"from": {"modified": "2024-05-01 00:00:00.000001"}, "to": None}], {}, lambda: None)
+    resumed = full_refresh_plan([{"from": {}, "to": "2024-02-01 00:00:00.000000"}, {"from": {"modified": "2024-05-01 00:00:00.000001"}, "to": None}], {}, lambda: None, CONFIG)
     assert [s.once for s in resumed] == [False, True]
