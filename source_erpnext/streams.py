@@ -145,10 +145,14 @@ class DocTypeStream(HttpStream):
             first = self._state["first_sync"] = {"work": [{"from": {}, "to": None}], "modified": newest} if newest else None
         start = self._start_position({"modified": first["modified"]} if first else self._state)
         plan = incremental_plan(start, self._config, open_documents(self.doctype), bool(self._state.get("modified")), self.key, first and first["work"])
+        recent: Dict[str, str] = {}  # versions a first sync read that its pass over changes meets again: emitted once
         for scan in plan:
             for rows, watermark, left in scan_pages(self, scan):
                 if first and scan is plan[0]:
                     first["work"] = left
+                    recent.update((r["name"], r["modified"]) for r in rows if start.get("modified") and format_datetime(parse_modified(r["modified"])) >= start["modified"])
+                elif recent:
+                    rows = [r for r in rows if recent.get(r["name"]) != r["modified"]]
                 yield from self._emit(rows, watermark if scan.moves_position else None)
             if first and scan is plan[0]:
                 self._state.pop("first_sync")
