@@ -2,19 +2,17 @@
 pages into records and state messages."""
 
 import json
-import time
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional
 
 import requests
-from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, FailureType, SyncMode
-from airbyte_cdk.models import Type as MessageType
+from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .children import ChildRows
-from .deletions import DELETED_DOCUMENT, DeletionLog, deletion_record
+from .deletions import DELETED_DOCUMENT, DeletionLog
 from .doctypes import DocType, open_documents, with_meta
 from .emitted import EmittedNames
 from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_client, resource_path
@@ -22,14 +20,14 @@ from .indexes import has_modified_index, no_index_note, read_key
 from .keyset import CREATION, EARLIEST, MODIFIED, PageSizeProbe, keyset_filters, keyset_order, later_position, parse_modified, position_of, saved_position
 from .plan import full_refresh_plan, incremental_plan, remaining
 from .reader import scan_pages
+from .records import Progress, fix_times, leavers_as_deletions, record_messages
 from .request_line import REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
-from .schemas import DocTypeMeta, iso_time, load_meta, stream_schema
+from .schemas import DocTypeMeta, load_meta, stream_schema
 from .selection import Selection, selection
 from .site_time import AskedOnce, lookback_start
 from .spec import ErpnextConfig, format_datetime
 from .state import FULL_REFRESH_COMPLETE, state_message, valid_state
 
-PROGRESS_SECONDS = 10
 NOT_ASKED = AskedOnce(lambda: None)
 
 
@@ -126,13 +124,13 @@ class DocTypeStream(HttpStream):
         # must reach it too: such reads ask without those conditions and turn leavers into deletion records.
         self._catch_leavers = self._incremental and bool(self._state.get("modified")) and bool(self.table.status(self._config))
         self._replicated_until = self._state.get("modified")  # documents created later cannot be in the destination
-        self._progress = {"records": 0, "pages": 0, "logged_at": time.monotonic()}
+        self._progress = Progress(self.name, self.logger)
         self._selection = selection(self.configured_json_schema, self.meta, self.table)  # the catalog's selected fields
         if self._incremental:
             yield from self._read_incremental()
         elif not self._state.get(FULL_REFRESH_COMPLETE):  # else an earlier attempt of this sync read it all
             yield from self._read_full_refresh()
-        self.logger.info(f"{self.name}: read {self._progress['records']:,} records in {self._progress['pages']:,} pages")
+        self._progress.done()
 
     def _read_incremental(self) -> Iterable[Any]:
         for key in (FULL_REFRESH_COMPLETE, "full_refresh", "key"):  # a full refresh's progress is no position
@@ -190,57 +188,23 @@ class DocTypeStream(HttpStream):
 
     def _emit(self, rows: List[dict], position: Optional[Mapping[str, str]]) -> Iterable[Any]:
         """The rows as records, then a state message (incremental: `position` is the new watermark)."""
-        self._log_progress(len(rows))
-        self._fix_times(rows)
+        self._progress.add(len(rows))
+        fix_times(rows, self._time_fields)
         if self._catch_leavers:
-            rows = self._leavers_as_deletions(rows)
+            rows = leavers_as_deletions(rows, self.table.status(self._config), self._replicated_until)
         if self._selection:  # what the connector asked for itself stays out of the records
             keep = self._selection.keep
             rows = [{k: v for k, v in row.items() if k in keep} for row in rows]
-        yield from self._records(rows)
+        yield from record_messages(self.name, rows)
         if self._incremental and position:
             moved = later_position(self._state, position)
             self._state.pop("name", None)
             self._state.update(moved)
         yield state_message(self.name, self._state)  # after every page, even when a range ahead of the watermark delivered it
 
-    def _records(self, rows: List[dict]) -> Iterator[AirbyteMessage]:
-        # Records leave as messages: the CDK would otherwise copy each dict and look up a transform for it.
-        emitted_at, stream = int(time.time() * 1000), self.name
-        for row in rows:
-            yield AirbyteMessage(type=MessageType.RECORD, record=AirbyteRecordMessage(stream=stream, data=row, emitted_at=emitted_at))
-
     @cached_property
     def _time_fields(self) -> Dict[str, List[str]]:
         return self.meta.time_fields()
-
-    def _fix_times(self, rows: List[dict]) -> None:
-        for table, fields in self._time_fields.items():
-            for row in [child for parent in rows for child in parent.get(table) or []] if table else rows:
-                for field in fields:
-                    if row.get(field):
-                        row[field] = iso_time(row[field])
-
-    def _leavers_as_deletions(self, rows: List[dict]) -> List[dict]:
-        """Rows that no longer match the config (disabled, cancelled) as deletion records, if they may have been
-        replicated; those created after the saved position never were, and are left out."""
-        required = self.table.status(self._config)
-        kept = []
-        for row in rows:
-            if all(row.get(f) == v for f, v in required.items()):
-                kept.append(row)
-            elif not row.get("creation") or format_datetime(parse_modified(row["creation"])) <= self._replicated_until:
-                kept.append(deletion_record(row["name"], row["modified"]))
-        return kept
-
-    def _log_progress(self, records: int) -> None:
-        """Records and pages so far, at most every PROGRESS_SECONDS, so a long read shows it is alive without flooding."""
-        self._progress["records"] += records
-        self._progress["pages"] += 1 if records else 0
-        now = time.monotonic()
-        if now - self._progress["logged_at"] >= PROGRESS_SECONDS:
-            self._progress["logged_at"] = now
-            self.logger.info(f"{self.name}: {self._progress['records']:,} records in {self._progress['pages']:,} pages so far")
 
     # -- pages (what reader.py asks for) -----------------------------------------------------------
 
@@ -369,6 +333,6 @@ class DocTypeStream(HttpStream):
     def _read_deletions(self, position: Dict[str, Any]) -> Iterable[Any]:
         """Deleted Document rows for this DocType become records with _ab_cdc_deleted_at, for deduped destinations."""
         for records, position in self.deletion_log.pages(position):
-            yield from self._records(records)
+            yield from record_messages(self.name, records)
             self._state["deletions"] = later_position(self._state["deletions"], position, self.deletion_log.key)
             yield state_message(self.name, self._state)
