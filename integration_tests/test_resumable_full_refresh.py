@@ -14,9 +14,10 @@ from integration_tests.erpnext_server import API_KEY, API_SECRET, ErpnextTestSer
 PAGE_SIZE, CONCURRENCY = 50, 4
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ErpnextTestServer(items=3000, seed=5) as srv:
+@pytest.fixture(scope="module", params=[15, 16], ids=["frappe-15", "frappe-16"])
+def server(request):
+    """Frappe 15 (ranges over `modified`, then a final pass) and Frappe 16 (ranges over `creation`)."""
+    with ErpnextTestServer(items=3000, seed=5, frappe_version=request.param) as srv:
         yield srv
 
 
@@ -56,6 +57,7 @@ def test_a_killed_full_refresh_resumes_from_its_last_state(server, tmp_path):
     assert code == -signal.SIGKILL and state is not None
     work = state["stream"]["stream_state"]["full_refresh"]
     assert len(work) > 1, work  # killed while the stream was read in concurrent ranges
+    assert state["stream"]["stream_state"]["key"] == ("creation" if server.frappe_version >= 16 else "modified")
 
     saved = tmp_path / "state.json"
     saved.write_text(json.dumps([state]))

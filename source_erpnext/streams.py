@@ -1,27 +1,25 @@
-"""One stream class for every DocType: it makes the read's plan (plan.py), has reader.py execute it, and turns the
-pages into records and state messages."""
+"""One stream class for every DocType: it makes the read's plan (plan.py), has reader.py execute it over the
+DocType's list requests (lister.py), and turns the pages into records and state messages (records.py, state.py)."""
 
-import json
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional
 
 import requests
-from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.http import HttpStream
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .children import ChildRows
 from .deletions import DELETED_DOCUMENT, DeletionLog
 from .doctypes import DocType, open_documents, with_meta
 from .emitted import EmittedNames
-from .http import REQUEST_TIMEOUT, RequestLimiter, decode_json, get_json, http_client, resource_path
+from .http import RequestLimiter, http_client, resource_path
 from .indexes import has_modified_index, no_index_note, read_key
-from .keyset import CREATION, EARLIEST, MODIFIED, PageSizeProbe, keyset_filters, keyset_order, later_position, parse_modified, position_of, saved_position
+from .keyset import CREATION, MODIFIED, later_position, parse_modified, saved_position
+from .lister import DocTypeLister, rows_of
 from .plan import full_refresh_plan, incremental_plan, remaining
 from .reader import scan_pages
 from .records import Progress, fix_times, leavers_as_deletions, record_messages
-from .request_line import REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
 from .schemas import DocTypeMeta, load_meta, stream_schema
 from .selection import Selection, selection
 from .site_time import AskedOnce, lookback_start
@@ -40,16 +38,13 @@ class DocTypeStream(HttpStream):
                  site_zone: AskedOnce = NOT_ASKED, frappe_major: AskedOnce = NOT_ASKED):
         self._doctype, self._config, self._limiter, self._standard = doctype, config, limiter, standard
         self._site_zone, self._frappe_major = site_zone, frappe_major  # asked of the site once per run
-        self._probe = PageSizeProbe()  # the stream's own pages: child rows and deletions have theirs
         self._saved: Any = None  # the state handed in, read once the stream's keys are known
         self._state: Dict[str, Any] = {}
         self._incremental = self._catch_leavers = False
         self._selection: Optional[Selection] = None
         super().__init__()
-        self._http_client = http_client(doctype.stream, config, self.logger, doctype.doctype, limiter)
-        self._deletions_client = http_client(doctype.stream, config, self.logger, DELETED_DOCUMENT, limiter)
-        # Child-row requests grow with the names of a page's parents: one refused for its length is split, not failed.
-        self._children_client = http_client(doctype.stream, config, self.logger, doctype.doctype, limiter, splittable=True)
+        self.lister = DocTypeLister(doctype.stream, doctype.doctype, config, limiter, self.logger, self.list_filters)
+        self._http_client = self.lister.client  # Frappe's auth, error mapping and backoff (http.py)
 
     name = property(lambda self: self._doctype.stream)
     doctype = property(lambda self: self._doctype.doctype)
@@ -62,7 +57,7 @@ class DocTypeStream(HttpStream):
     @cached_property
     def meta(self) -> DocTypeMeta:
         # Read once per run: the CDK asks for the schema once per record.
-        return load_meta(self._http_client, self._config, self.doctype, self.name, self._doctype.child_tables, self.logger)
+        return load_meta(self.lister.client, self._config, self.doctype, self.name, self._doctype.child_tables, self.logger)
 
     @cached_property
     def table(self) -> DocType:
@@ -82,13 +77,13 @@ class DocTypeStream(HttpStream):
     def children(self) -> ChildRows:
         tables = self.table.child_tables
         fields = self._selection.child_fields if self._selection else {fieldname: ["*"] for fieldname in tables}
-        get_children = lambda child, params: self._get_list(child, params, self._children_client)  # noqa: E731
-        return ChildRows(self.doctype, {f: tables[f] for f in fields}, fields, get_children, self._url_of, self._config.page_size, self._probe)
+        get_children = lambda child, params: self.lister.get_list(child, params, self.lister.children_client)  # noqa: E731
+        return ChildRows(self.doctype, {f: tables[f] for f in fields}, fields, get_children, self.lister.url_of, self._config.page_size, self.lister.probe)
 
     @cached_property
     def deletion_log(self) -> DeletionLog:
         key = CREATION if (self._frappe_major.get() or 0) >= 16 else MODIFIED  # Frappe 16 sorts (and indexes) it by creation
-        return DeletionLog(self.doctype, self._get_list, self._config.page_size, self._url_of, key)
+        return DeletionLog(self.doctype, self.lister.get_list, self._config.page_size, self.lister.url_of, key)
 
     def get_json_schema(self) -> Mapping[str, Any]:
         return self._schema
@@ -126,6 +121,9 @@ class DocTypeStream(HttpStream):
         self._replicated_until = self._state.get("modified")  # documents created later cannot be in the destination
         self._progress = Progress(self.name, self.logger)
         self._selection = selection(self.configured_json_schema, self.meta, self.table)  # the catalog's selected fields
+        self.lister.fields = self._selection.fields if self._selection else None
+        if self.table.child_tables:
+            self.lister.attach_children = self.children.attach
         if self._incremental:
             yield from self._read_incremental()
         elif not self._state.get(FULL_REFRESH_COMPLETE):  # else an earlier attempt of this sync read it all
@@ -139,13 +137,13 @@ class DocTypeStream(HttpStream):
         first = self._state.get("first_sync")
         if self.key == CREATION and not self._state.get("modified") and not first:
             # A first sync over `creation`: changes made while it runs are read after it, from the newest `modified` now.
-            newest = self._newest_modified()
+            newest = self.lister.newest_modified()
             first = self._state["first_sync"] = {"work": [{"from": {}, "to": None}], "modified": newest} if newest else None
         start = self._start_position({"modified": first["modified"]} if first else self._state)
         plan = incremental_plan(start, self._config, open_documents(self.doctype), bool(self._state.get("modified")), self.key, first and first["work"])
         recent: Dict[str, str] = {}  # versions a first sync read that its pass over changes meets again: emitted once
         for scan in plan:
-            for rows, watermark, left in scan_pages(self, scan):
+            for rows, watermark, left in scan_pages(self.lister, scan):
                 if first and scan is plan[0]:
                     first["work"] = left
                     recent.update((r["name"], r["modified"]) for r in rows if start.get("modified") and format_datetime(parse_modified(r["modified"])) >= start["modified"])
@@ -161,10 +159,10 @@ class DocTypeStream(HttpStream):
     def _read_full_refresh(self) -> Iterable[Any]:
         # Resumable: the state is the work left (where each range goes on), which the platform hands to the next
         # attempt of the same sync only.
-        plan = full_refresh_plan(self._state.get("full_refresh"), self._start_position(None), self._newest_modified, self._config, self.key)
+        plan = full_refresh_plan(self._state.get("full_refresh"), self._start_position(None), self.lister.newest_modified, self._config, self.key)
         emitted = EmittedNames()  # over `modified`, a document edited during the read is emitted once
         for i, scan in enumerate(plan):
-            for rows, _, left in scan_pages(self, scan):
+            for rows, _, left in scan_pages(self.lister, scan):
                 if scan.once:
                     rows = emitted.first_time(rows)
                 elif self.key == MODIFIED:
@@ -172,16 +170,6 @@ class DocTypeStream(HttpStream):
                 self._state = {"full_refresh": left + remaining(plan, i), "key": self.key}
                 yield from self._emit(rows, None)
         self._state = {FULL_REFRESH_COMPLETE: True}  # the CDK emits it as the stream's last state
-
-    def _newest_modified(self) -> Optional[str]:
-        """Just after the newest `modified` of the stream's documents now (where a full refresh's ranges end)."""
-        filters = self.list_filters() + [["modified", ">=", EARLIEST]]  # as pages ask: a range on the modified index
-        params = {"doctype": self.doctype, "fields": json.dumps(["modified"]), "filters": compact_json(filters), "order_by": "modified desc", "limit_page_length": 1}
-        answer = get_json(self._http_client, self._config, "api/method/frappe.client.get_list", params)
-        rows = answer.get("message") if isinstance(answer, dict) else None
-        if not isinstance(rows, list) or not rows:
-            return None
-        return format_datetime(parse_modified(rows[0]["modified"]) + timedelta(microseconds=1))
 
     def list_filters(self) -> List[list]:
         return self.table.filters(self._config, with_status=not self._catch_leavers)
@@ -206,116 +194,21 @@ class DocTypeStream(HttpStream):
     def _time_fields(self) -> Dict[str, List[str]]:
         return self.meta.time_fields()
 
-    # -- pages (what reader.py asks for) -----------------------------------------------------------
-
-    def pages(self, start: Mapping[str, str], before: Optional[str] = None, extra: Optional[list] = None, key: str = MODIFIED) -> Iterator[List[dict]]:
-        """Pages of records (child rows attached) after `start` in (key, name) order, up to `before` if given,
-        matching the `extra` filters too."""
-        position = dict(start)
-        while True:
-            with self._limiter.pages:  # held until the page is handed on: the consumer asks for the next one
-                rows = self._page({"position": position, "before": before, "extra": extra or [], "key": key})
-                if rows and position_of(rows[-1], key) == position:
-                    # A site that ignores the position filter would make us read the same page forever.
-                    message = f"ERPNext did not move past {position} when asked for the next page of {self.doctype}; its list API ignores filters."
-                    raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
-                last = self._probe.is_last_page(len(rows), self._config.page_size)  # seen even if the reader stops here
-                if rows:
-                    yield self._with_children(rows)
-            if last:
-                return
-            position = position_of(rows[-1], key)
-
-    def names_page(self, position: Mapping[str, str], extra: list, size: int) -> List[dict]:
-        """Up to `size` names (and `modified`) of documents after `position` in (modified, name) order."""
-        filters, or_filters = keyset_filters(position)
-        params = {"fields": compact_json(["name", "modified"]), "filters": compact_json(self.list_filters() + list(extra) + filters), "order_by": keyset_order(), "limit_page_length": size}
-        return self._get_list(self.doctype, {**params, "or_filters": compact_json(or_filters)} if or_filters else params)
-
-    def documents_named(self, names: List[str]) -> Iterator[List[dict]]:
-        """Pages of the documents named (child rows attached); names that no longer match the filters, or are gone, are
-        left out. A site that returns fewer rows than asked is asked again for the rest."""
-        params_for = lambda value: self.request_params(next_page_token={"names": value})  # noqa: E731
-        for run in fit_in_filter(self._url_of(self.doctype), params_for, names, REQUEST_LINE_BUDGET):
-            for i in range(0, len(run), self._config.page_size):
-                wanted = run[i:i + self._config.page_size]
-                while wanted:
-                    with self._limiter.pages:
-                        rows = self._page({"names": in_value(wanted)})
-                        if rows:
-                            yield self._with_children(rows)
-                    got = {row["name"] for row in rows}
-                    wanted = [name for name in wanted if name not in got] if got else []
-
-    def _page(self, token: Mapping[str, Any]) -> List[dict]:
-        _, response = self._fetch_next_page(next_page_token=token)
-        return self._rows(response)
-
-    def _with_children(self, rows: List[dict]) -> List[dict]:
-        if self.table.child_tables:
-            self.children.attach(rows)
-        return rows
-
-    def request_params(self, stream_state: Optional[Mapping[str, Any]] = None, stream_slice: Optional[Mapping[str, Any]] = None, next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
-        token = next_page_token or {}
-        key = token.get("key", MODIFIED)
-        if "names" in token:
-            filters, or_filters, order = [["name", "in", token["names"]]], [], "name asc"
-        else:
-            filters, or_filters = keyset_filters(token.get("position") or {}, key)
-            filters += [[key, "<", token["before"]]] if token.get("before") else []
-            order = keyset_order(key)
-        params = {"fields": json.dumps(["*"]), "filters": compact_json(self.list_filters() + list(token.get("extra") or []) + filters), "order_by": order, "limit_page_length": self._config.page_size}
-        if or_filters:
-            params["or_filters"] = compact_json(or_filters)
-        if self._selection:  # the selected columns, unless naming them makes the request too long (then all, kept in _emit)
-            selected = {**params, "fields": compact_json(self._selection.fields)}
-            if request_line_length(self._url_of(self.doctype), selected) <= REQUEST_LINE_BUDGET:
-                return selected
-        return params
-
-    def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:
-        return {"timeout": REQUEST_TIMEOUT}
-
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Any]:
-        return self._rows(response)
+        return rows_of(response, self.doctype)
 
     def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
-        return None  # keyset paging needs the page's rows, not the response: see pages()
-
-    def _rows(self, response: requests.Response) -> List[dict]:
-        answer = decode_json(response) if response.content else None
-        rows = answer.get("data") if isinstance(answer, dict) else None
-        if not isinstance(rows, list):
-            message = f"ERPNext's answer for {self.doctype} holds no list of records under 'data'."
-            raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
-        return rows
-
-    def _url_of(self, doctype: str) -> str:
-        return self.url_base + resource_path(doctype)
-
-    def _get_list(self, doctype: str, params: Mapping[str, Any], client: Any = None) -> List[dict]:
-        client = client or (self._deletions_client if doctype == DELETED_DOCUMENT else self._http_client)
-        _, response = client.send_request("GET", self._url_of(doctype), request_kwargs={"timeout": REQUEST_TIMEOUT}, params=dict(params))
-        return self._rows(response)
-
-    def count(self, filters: list) -> int:
-        answer = get_json(self._http_client, self._config, "api/method/frappe.client.get_count", {"doctype": self.doctype, "filters": json.dumps(filters)})
-        return int(answer.get("message") or 0) if isinstance(answer, dict) else 0  # 0: not worth splitting
-
-    def value_at_offset(self, filters: list, offset: int, key: str = MODIFIED) -> Optional[str]:
-        rows = self._get_list(self.doctype, {"fields": json.dumps([key]), "filters": json.dumps(filters), "order_by": f"{key} asc", "limit_start": offset, "limit_page_length": 1})
-        return format_datetime(parse_modified(rows[0][key])) if rows else None
+        return None  # keyset paging needs the page's rows, not the response: see lister.py
 
     def check_deletions_permission(self) -> None:
-        self._get_list(DELETED_DOCUMENT, {"fields": json.dumps(["name"]), "limit_page_length": 1})
+        self.lister.check_read(DELETED_DOCUMENT)
 
     def check_read_permission(self) -> None:
-        """One cheap list request: a 403 names the DocType and the permission to grant. An additional DocType's
-        metadata is read first: a child table is explained as such (Frappe refuses to list it on its own)."""
+        """An additional DocType's metadata is read first: a child table is explained as such (Frappe refuses to list it
+        on its own)."""
         if not self._standard:
             self.table  # noqa: B018 (raises the config error that explains a child table)
-        self._get_list(self.doctype, {"fields": json.dumps(["name"]), "limit_page_length": 1})
+        self.lister.check_read(self.doctype)
 
     # -- deletions ---------------------------------------------------------------------------------
 

@@ -268,6 +268,33 @@ result = {"status": frappe.db.get_value("Sales Invoice", names["invoice"], "stat
           "unmoved": before == {"invoice": frappe.db.get_value("Sales Invoice", names["invoice"], "modified"),
                                 "order": frappe.db.get_value("Sales Order", names["to_pick"], "modified")}}
 """
+# Three days ago: an order of two items, the second shipped by the supplier (drop shipping), and its purchase order.
+DROP_SHIP_SNIPPET = """
+from freezegun import freeze_time
+from frappe.utils import add_days, now_datetime
+with freeze_time(now_datetime() - __import__("datetime").timedelta(days=3)):
+    customer = frappe.get_all("Customer", filters={"disabled": 0}, pluck="name", order_by="name")[2]
+    supplier = frappe.get_all("Supplier", filters={"disabled": 0}, pluck="name", order_by="name")[0]
+    plenty = frappe.get_all("Bin", filters={"warehouse": wh("Stores"), "actual_qty": [">=", 20]}, pluck="item_code", order_by="item_code desc")
+    so = order("Sales Order", customer, [(plenty[2], 1, 30), (plenty[3], 1, 30)], "delivery_date", submit=False)
+    so.items[1].delivered_by_supplier, so.items[1].supplier = 1, supplier
+    so.save(); so.submit()
+    po = frappe.get_doc({"doctype": "Purchase Order", "supplier": supplier, "company": COMPANY, "customer": customer,
+                         "transaction_date": nowdate(), "schedule_date": add_days(nowdate(), 7),
+                         "items": [{"item_code": so.items[1].item_code, "qty": 1, "rate": 20, "schedule_date": add_days(nowdate(), 7),
+                                    "warehouse": wh("Stores"), "sales_order": so.name, "sales_order_item": so.items[1].name,
+                                    "delivered_by_supplier": 1}]})
+    po.insert(); po.submit()
+result = {"order": so.name, "po": po.name}
+"""
+# Today: the supplier has delivered (the purchase order's "Delivered" button): SalesOrder.update_delivery_status.
+DELIVERED_SNIPPET = """
+names = %r
+before = frappe.db.get_value("Sales Order", names["order"], ["modified", "status"], as_dict=True)
+frappe.get_attr(f"{PO}.update_status")("Delivered", names["po"])
+after = frappe.db.get_value("Sales Order", names["order"], ["modified", "status", "per_delivered"], as_dict=True)
+result = {"per_delivered": after.per_delivered, "status": [before.status, after.status], "unmoved": before.modified == after.modified}
+"""
 OPEN_SNIPPET = """
 result = {"Sales Order": frappe.db.count("Sales Order", {"docstatus": 1, "status": ["!=", "Completed"]}),
           "Sales Invoice": frappe.db.count("Sales Invoice", {"docstatus": 1, "outstanding_amount": [">", 0]})}
@@ -308,3 +335,18 @@ def test_incremental_carries_changes_erpnext_makes_without_touching_modified(sit
     bound = sum((1 + tables[dt]) * (math.ceil(count / 500) + 1) for dt, count in opened.items())
     print(f"\n[{site.version}] refresh of open documents: {added} more requests for {opened} (bound {bound})")
     assert 0 < added <= bound, f"{added} requests added for {opened} open documents (bound {bound})"
+
+
+def test_a_drop_shipped_delivery_reaches_the_next_incremental_read(site: Site, connector: Connector):
+    """Issue 18: the supplier delivering one item of an order (drop shipping) sets the order's per_delivered and the
+    item's delivered_qty with update_modified=False (SalesOrder.update_delivery_status); the order's status does not
+    change, so nothing moves `modified`. The refresh of open orders reads it, days later."""
+    made = site.run(DROP_SHIP_SNIPPET)
+    first = incremental(connector, site, ["sales_order"])
+    delivered = site.run(DELIVERED_SNIPPET % made)
+    assert delivered["per_delivered"] > 0 and delivered["status"][0] == delivered["status"][1], delivered
+    assert delivered["unmoved"], "ERPNext moved `modified`: this test would not show what `modified` does not say"
+    second = incremental(connector, site, ["sales_order"], state=list(first.states().values()))
+    order = {r["name"]: r for r in second.records().get("sales_order", [])}.get(made["order"], {})
+    assert (order.get("per_delivered") or 0) > 0, "the order delivered by its supplier was not read"
+    assert [row.get("delivered_qty") for row in sorted(order["items"], key=lambda r: r["idx"])][1] > 0
