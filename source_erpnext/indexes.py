@@ -10,6 +10,7 @@ migrations keep it: that is how the connector learns of it.
 import logging
 from typing import Any, Optional
 
+from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .http import get_json, refused
@@ -26,11 +27,11 @@ def frappe_major(client: Any, config: ErpnextConfig, logger: logging.Logger) -> 
         answer = get_json(client, config, VERSIONS)
         return int(str(answer["message"]["frappe"]["version"]).split(".")[0])
     except AirbyteTracedException as error:
-        if not refused(error):
+        if error.failure_type != FailureType.config_error:  # refused or unknown (a 403, 404, 417): not a site down
             raise
     except (KeyError, TypeError, ValueError):
         pass
-    logger.warning("ERPNext did not say which Frappe version it runs; pages are read over `modified`, as Frappe 15 indexes it.")
+    logger.warning("ERPNext did not say which Frappe version it runs; pages are read over `modified`, which Frappe 14 and 15 index.")
     return None
 
 
