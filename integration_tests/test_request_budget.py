@@ -126,9 +126,10 @@ def test_readers_wait_for_a_paused_output_instead_of_reading_ahead():
                     break
             time.sleep(1.5)  # readers run ahead as far as they may
             fetched = sum(srv.stats()["record_pages"].values())
-            # The page being output and the batch queued for it, and `concurrency` pages fetched and not handed on to
-            # the output (a range reader keeps its page's slot until its stream has handed the page on).
-            assert fetched <= 2 + concurrency, f"{fetched} pages fetched while the output waited"
+            # The page being output and the batch queued for it; `concurrency` pages fetched and not handed on; and per
+            # stream read in ranges (at most `concurrency` at once) one page queued for it and one being turned into
+            # messages.
+            assert fetched <= 2 + concurrency + 2 * concurrency, f"{fetched} pages fetched while the output waited"
 
             records += sum(message.type == Type.RECORD for message in messages)  # then the read completes
         finally:

@@ -122,37 +122,23 @@ def key_ranges(stream, start: Dict[str, Any], before: Optional[str] = None, extr
 
 
 def read_concurrently(stream, ranges: Ranges, extra: Optional[list] = None) -> Iterator[Tuple[List[dict], Optional[Dict[str, Any]]]]:
-    """(page, watermark) pairs as the range readers deliver them. A reader keeps its page (and the page slot it was
-    fetched under) until the consumer asks for the next pair, i.e. until the page has been handed on to the output:
-    so the pages alive stay within the run's page slots, whatever the number of ranges and streams."""
-    stopped = threading.Event()
-
+    """(page, watermark) pairs as the range readers deliver them. A reader holds at most one page while it waits for
+    the consumer (the queue holds one more), so memory is bounded by the number of ranges, not the stream's size."""
     def reader(i: int) -> Callable[[Callable[[Any], bool]], None]:
         def read_range(put: Callable[[Any], bool]) -> None:
             for rows in stream.pages(ranges.starts[i], ranges.ends[i], extra, ranges.key):
-                handed_on = threading.Event()
-                if not put((rows, handed_on)):
+                if not put(rows):
                     return
-                while not handed_on.wait(0.5):  # the page generator stays suspended in its slot meanwhile
-                    if stopped.is_set():
-                        return
 
         return read_range
 
-    try:
-        for i, item in fan_in([reader(i) for i in range(len(ranges.starts))], capacity=1):
-            if item is DONE:
-                ranges.done[i] = True
-                yield [], ranges.watermark()
-                continue
-            rows, handed_on = item
+    for i, rows in fan_in([reader(i) for i in range(len(ranges.starts))], capacity=1):
+        if rows is DONE:
+            ranges.done[i] = True
+            yield [], ranges.watermark()
+        else:
             ranges.last[i] = position_of(rows[-1], ranges.key)
-            try:
-                yield rows, ranges.watermark()
-            finally:
-                handed_on.set()
-    finally:
-        stopped.set()
+            yield rows, ranges.watermark()
 
 
 def read_streams_concurrently(read_one: Callable[[ConfiguredAirbyteStream], Iterator[AirbyteMessage]], streams: List[ConfiguredAirbyteStream], workers: int) -> Iterator[AirbyteMessage]:
