@@ -111,7 +111,8 @@ def add_modified_index(configs: dict) -> None:
 
 def drop_modified_index(configs: dict) -> None:
     for index in mariadb(configs, "show index from `tabSales Order` where Column_name = 'modified'").splitlines():
-        mariadb(configs, f"alter table `tabSales Order` drop index `{index.split(chr(9))[2]}`")
+        key_name = index.split("\t")[2]  # Table, Non_unique, Key_name, ... (the table's name holds a space)
+        mariadb(configs, f"alter table `tabSales Order` drop index `{key_name}`")
     mariadb(configs, "delete from `tabProperty Setter` where doc_type = 'Sales Order' and field_name = 'modified'")
 
 

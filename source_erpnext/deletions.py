@@ -19,8 +19,8 @@ def deletion_record(name: str, deleted_at: str) -> Dict[str, str]:
 
 
 class DeletionLog:
-    """The Deleted Document rows of one DocType, in (key, name) order: `modified`, or `creation` on Frappe 16, which
-    indexes only that (a deletion is logged when it happens; `modified` moves only when it is restored)."""
+    """The Deleted Document rows of one DocType, in (key, name) order: `modified`, or `creation` on Frappe 16
+    (indexes.deleted_document_key)."""
 
     def __init__(self, doctype: str, get_list: GetList, page_size: int, url_of: Callable[[str], str], key: str = MODIFIED) -> None:
         self._doctype = doctype

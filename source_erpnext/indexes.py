@@ -54,6 +54,12 @@ def read_key(indexed: Optional[bool]) -> str:
     return MODIFIED if indexed else CREATION
 
 
+def deleted_document_key(major: Optional[int]) -> str:
+    """Frappe 16 sorts the Deleted Document log by `creation`, so it indexes only that (a deletion is logged when it
+    happens; `modified` moves only when it is restored)."""
+    return CREATION if (major or 0) >= 16 else MODIFIED
+
+
 def no_index_note(doctype: str, indexed: Optional[bool]) -> str:
     """What the log says of a table without a `modified` index: what the connector does instead, and the admin's fix."""
     unsure = " (or the API user may not read Property Setter, which would say it was added)" if indexed is None else ""

@@ -14,7 +14,7 @@ from .deletions import DELETED_DOCUMENT, DeletionLog
 from .doctypes import DocType, open_documents, with_meta
 from .emitted import EmittedNames
 from .http import RequestLimiter, http_client, resource_path
-from .indexes import has_modified_index, no_index_note, read_key
+from .indexes import deleted_document_key, has_modified_index, no_index_note, read_key
 from .keyset import CREATION, MODIFIED, later_position, parse_modified, saved_position
 from .lister import DocTypeLister, rows_of
 from .plan import full_refresh_plan, incremental_plan, remaining
@@ -82,7 +82,7 @@ class DocTypeStream(HttpStream):
 
     @cached_property
     def deletion_log(self) -> DeletionLog:
-        key = CREATION if (self._frappe_major.get() or 0) >= 16 else MODIFIED  # Frappe 16 sorts (and indexes) it by creation
+        key = deleted_document_key(self._frappe_major.get())
         return DeletionLog(self.doctype, self.lister.get_list, self._config.page_size, self.lister.url_of, key)
 
     def get_json_schema(self) -> Mapping[str, Any]:
