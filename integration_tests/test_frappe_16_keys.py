@@ -10,22 +10,9 @@ import logging
 import pytest
 from airbyte_cdk.models import SyncMode
 
-from integration_tests.test_sync import config_for, enabled, final_state, names, sync
+from integration_tests.test_sync import config_for, enabled, final_state, latest_records, live, names, sync
 
 STREAMS = ["item", "sales_order"]
-
-
-def latest_records(*outputs) -> dict:
-    """What a deduplicated destination holds after these syncs, per stream: the last record of each name."""
-    latest = collections.defaultdict(dict)
-    for output in outputs:
-        for message in output.records:
-            latest[message.record.stream][message.record.data["name"]] = message.record.data
-    return {stream: {n: r for n, r in rows.items() if not r.get("_ab_cdc_deleted_at")} for stream, rows in latest.items()}
-
-
-def site(srv, doctype: str) -> dict:
-    return enabled(srv, doctype) if doctype == "Item" else {r["name"]: r for r in srv.records(doctype)}
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -37,7 +24,7 @@ def test_a_full_refresh_on_frappe_16_reads_over_creation_without_a_table_scan_an
     for stream, doctype in (("item", "Item"), ("sales_order", "Sales Order")):
         counts = collections.Counter(names(output, stream))
         assert not [n for n, c in counts.items() if c > 1], f"{stream}: documents emitted twice"
-        assert set(site(srv, doctype)) <= set(counts), f"{stream}: documents missing"
+        assert set(live(srv, doctype)) <= set(counts), f"{stream}: documents missing"
     assert not srv.stats()["scans"], "a full refresh on Frappe 16 should need no table scan"
 
 
@@ -53,7 +40,7 @@ def test_edits_during_a_first_sync_over_creation_reach_the_destination_with_the_
     second = sync(config, STREAMS, state=final_state(first))
     held = latest_records(first, second)
     for stream, doctype in (("item", "Item"), ("sales_order", "Sales Order")):
-        server = site(srv, doctype)
+        server = live(srv, doctype)
         assert set(held[stream]) == set(server), f"{stream}: the destination would not match the site"
         stale = [n for n, r in held[stream].items() if r["modified"] != server[n]["modified"]]
         assert not stale, f"{stream}: old versions left for {stale[:5]}"
