@@ -8,6 +8,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.request_window_split_exception import RequestWindowSplitRequiredException
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from .concurrency import map_concurrently
 from .keyset import PageSizeProbe
 from .request_line import CONTINUATION_ROOM, MAX_REQUEST_LINE, REQUEST_LINE_BUDGET, compact_json, fit_in_filter, in_value, request_line_length
 
@@ -35,6 +36,7 @@ class ChildRows:
         url_of: Callable[[str], str],
         page_size: int,
         parent_pages: PageSizeProbe,
+        side_by_side: bool = False,
     ):
         self._parent = parent_doctype
         self._child_tables = child_tables  # record field -> child DocType
@@ -45,17 +47,25 @@ class ChildRows:
         self._probe = PageSizeProbe()
         self._parent_pages = parent_pages  # a short child page under a page size the parents reached is the last
         self.budget = REQUEST_LINE_BUDGET
+        self._side_by_side = side_by_side  # the tables of a page read in threads of their own (max_concurrency > 1)
 
     def attach(self, parents: List[dict]) -> None:
-        """Sets each child-table field of each parent to its rows, in `idx` order."""
-        for fieldname, child in self._child_tables.items():
-            by_parent: Dict[str, List[dict]] = {row["name"]: [] for row in parents}
-            seen: Set[str] = set()
-            for names in self._fit(child, fieldname, list(by_parent)):
-                for row in self._rows(child, fieldname, names, seen):
-                    by_parent.setdefault(row.get("parent"), []).append(row)
+        """Sets each child-table field of each parent to its rows, in `idx` order. The tables are read side by side
+        (`side_by_side`), so one page keeps several requests in flight and fewer pages need to be decoded at once."""
+        tables = list(self._child_tables.items())
+        read = lambda table: self._rows_by_parent(table[0], table[1], parents)  # noqa: E731
+        rows_of_tables = map_concurrently(read, tables) if self._side_by_side else [read(table) for table in tables]
+        for (fieldname, _), by_parent in zip(tables, rows_of_tables):
             for parent in parents:
                 parent[fieldname] = sorted(by_parent[parent["name"]], key=lambda row: row.get("idx") or 0)
+
+    def _rows_by_parent(self, fieldname: str, child: str, parents: List[dict]) -> Dict[str, List[dict]]:
+        by_parent: Dict[str, List[dict]] = {row["name"]: [] for row in parents}
+        seen: Set[str] = set()
+        for names in self._fit(child, fieldname, list(by_parent)):
+            for row in self._rows(child, fieldname, names, seen):
+                by_parent.setdefault(row.get("parent"), []).append(row)
+        return by_parent
 
     def _params(self, fieldname: str, parents: Any, after: Optional[str] = None) -> Dict[str, object]:
         """The request for the child rows of `parents` (an `in` value, see in_value), after the row named `after`."""

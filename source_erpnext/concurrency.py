@@ -2,7 +2,8 @@
 
 - streams are read side by side, each in its own thread;
 - a large DocType is split into key ranges (`modified` or `creation`, plan.py), each paged by keyset in its own thread. Its state stays
-  resumable: a watermark that only covers ranges finished in order, plus the progress of the first unfinished one.
+  resumable: a watermark that only covers ranges finished in order, plus the progress of the first unfinished one;
+- the child tables of a page are read side by side (children.py), so fewer pages are decoded at once.
 """
 
 import queue
@@ -102,6 +103,23 @@ def fan_in(producers: List[Callable[[Callable[[Any], bool]], None]], capacity: i
             yield i, item
     finally:
         stop.set()
+
+
+def map_concurrently(function: Callable[[Any], Any], items: List[Any]) -> List[Any]:
+    """function(item) for every item, each in a thread of its own; the results in the items' order."""
+    if len(items) < 2:
+        return [function(item) for item in items]
+    results: List[Any] = [None] * len(items)
+
+    def producer(i: int) -> Callable[[Callable[[Any], bool]], None]:
+        def run(put: Callable[[Any], bool]) -> None:
+            results[i] = function(items[i])
+
+        return run
+
+    for _ in fan_in([producer(i) for i in range(len(items))], capacity=len(items) + 1):
+        pass
+    return results
 
 
 def key_ranges(stream, start: Dict[str, Any], before: Optional[str] = None, extra: Optional[list] = None, key: str = MODIFIED) -> Optional[Ranges]:

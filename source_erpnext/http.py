@@ -349,13 +349,17 @@ class WholeBodyAdapter(HTTPAdapter):
 
 
 class RequestLimiter:
-    """Paced under the site's rate limit (RateLimitPacer), at most `limit` requests in flight across every stream and range of a run; and, in `pages`, at most `limit`
-    pages of records fetched and not yet handed on, so that readers wait for the output instead of piling up decoded
-    pages (at 0 ms latency the output is the bottleneck: without this bound, peak RSS was up to ~30 MB higher at 500k)."""
+    """Paced under the site's rate limit (RateLimitPacer), at most `limit` requests in flight across every stream and range of a run; and, in `pages`, at most
+    `page_slots` pages of records fetched and not yet handed on, so that readers wait for the output instead of piling up
+    decoded pages (at 0 ms latency the output is the bottleneck: without this bound, peak RSS was up to ~30 MB higher at 500k)."""
 
     def __init__(self, limit: int) -> None:
         self._slots = threading.BoundedSemaphore(limit)
-        self.pages = threading.BoundedSemaphore(limit)
+        # A page keeps several requests in flight by itself (its child tables are read side by side), so half as many
+        # pages decoded at once keep the slots busy: at 500k documents with every child table, peak RSS 123-141 MB
+        # instead of 161-168 MB, and no slower at 50 ms latency.
+        self.page_slots = max(1, (limit + 1) // 2)
+        self.pages = threading.BoundedSemaphore(self.page_slots)
         self.pacer = RateLimitPacer()
 
     def __enter__(self) -> None:

@@ -78,7 +78,8 @@ class DocTypeStream(HttpStream):
         tables = self.table.child_tables
         fields = self._selection.child_fields if self._selection else {fieldname: ["*"] for fieldname in tables}
         get_children = lambda child, params: self.lister.get_list(child, params, self.lister.children_client)  # noqa: E731
-        return ChildRows(self.doctype, {f: tables[f] for f in fields}, fields, get_children, self.lister.url_of, self._config.page_size, self.lister.probe)
+        side_by_side = self._config.max_concurrency > 1
+        return ChildRows(self.doctype, {f: tables[f] for f in fields}, fields, get_children, self.lister.url_of, self._config.page_size, self.lister.probe, side_by_side)
 
     @cached_property
     def deletion_log(self) -> DeletionLog:

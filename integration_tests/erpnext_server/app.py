@@ -1,6 +1,7 @@
 """ErpnextTestServer: the SQLite store plus an HTTP handler answering like frappe.api / frappe.app."""
 import base64
 import binascii
+import contextlib
 import json
 import random
 import sqlite3
@@ -126,12 +127,24 @@ class ErpnextTestServer:
             self._record_pages = {}  # list requests for whole documents (fields *) by path, child tables excluded
             self._longest_line = 0  # the longest request line received, refused ones included
             self._scans = {}  # Frappe 16: list and count requests a table without a `modified` index answers by a table scan
+            self._in_flight = self._most_in_flight = 0  # API requests being answered at once (the stats' own excluded)
 
     def stats(self):
         with self._stats_lock:
             return {"requests": dict(self._requests), "record_pages": dict(self._record_pages), "non_get": self._non_get, "scans": dict(self._scans),
-                    "longest_request_line": self._longest_line,
+                    "longest_request_line": self._longest_line, "most_in_flight": self._most_in_flight,
                     "faults": self._faults, "total": self._total}
+
+    @contextlib.contextmanager
+    def in_flight(self):
+        with self._stats_lock:
+            self._in_flight += 1
+            self._most_in_flight = max(self._most_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._stats_lock:
+                self._in_flight -= 1
 
     def count_scan(self, doctype, order_by, filters):
         """On Frappe 16, a request that sorts by `modified`, or (a count) bounds it, on a table without its index
@@ -346,8 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if not self.parse_request():
                 return
-            self.dispatch()
-            self.wfile.flush()
+            with self.srv.in_flight() if self.path.startswith("/api/") else contextlib.nullcontext():
+                self.dispatch()
+                self.wfile.flush()
         except (TimeoutError, ConnectionError):
             self.close_connection = True
 
