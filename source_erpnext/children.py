@@ -39,7 +39,7 @@ class ChildRows:
         side_by_side: bool = False,
     ):
         self._parent = parent_doctype
-        self._child_tables = child_tables  # record field -> child DocType
+        self.tables = child_tables  # record field -> child DocType
         self._fields = fields  # record field -> the child columns to ask for
         self._get_list = get_list
         self._url_of = url_of
@@ -52,7 +52,7 @@ class ChildRows:
     def attach(self, parents: List[dict]) -> None:
         """Sets each child-table field of each parent to its rows, in `idx` order. The tables are read side by side
         (`side_by_side`), so one page keeps several requests in flight and fewer pages need to be decoded at once."""
-        tables = list(self._child_tables.items())
+        tables = list(self.tables.items())
         read = lambda table: self._rows_by_parent(table[0], table[1], parents)  # noqa: E731
         rows_of_tables = map_concurrently(read, tables) if self._side_by_side else [read(table) for table in tables]
         for (fieldname, _), by_parent in zip(tables, rows_of_tables):

@@ -350,17 +350,21 @@ class WholeBodyAdapter(HTTPAdapter):
 
 class RequestLimiter:
     """Paced under the site's rate limit (RateLimitPacer), at most `limit` requests in flight across every stream and range of a run; and, in `pages`, at most
-    `page_slots` pages of records fetched and not yet handed on, so that readers wait for the output instead of piling up
-    decoded pages (at 0 ms latency the output is the bottleneck: without this bound, peak RSS was up to ~30 MB higher at 500k)."""
+    `limit` pages of records fetched and not yet handed on (`pages_with_tables`: half as many of those read with several
+    child tables), so that readers wait for the output instead of piling up decoded pages (at 0 ms latency the output
+    is the bottleneck: without this bound, peak RSS was up to ~30 MB higher at 500k)."""
 
     def __init__(self, limit: int) -> None:
         self._slots = threading.BoundedSemaphore(limit)
-        # A page keeps several requests in flight by itself (its child tables are read side by side), so half as many
-        # pages decoded at once keep the slots busy: at 500k documents with every child table, peak RSS 123-141 MB
-        # instead of 161-168 MB, and no slower at 50 ms latency.
-        self.page_slots = max(1, (limit + 1) // 2)
-        self.pages = threading.BoundedSemaphore(self.page_slots)
+        self.pages = threading.BoundedSemaphore(limit)
+        # A page whose child tables are read side by side keeps several requests in flight by itself, so half as many
+        # such pages at once keep the slots busy; and they are most of a read's memory (500k documents with every
+        # child table: peak RSS 125 MB instead of 161-168 MB, no slower at 50 ms latency).
+        self.pages_with_tables = threading.BoundedSemaphore(max(1, (limit + 1) // 2))
         self.pacer = RateLimitPacer()
+
+    def page_slots(self, child_tables: int) -> threading.BoundedSemaphore:
+        return self.pages_with_tables if child_tables > 1 else self.pages
 
     def __enter__(self) -> None:
         self._slots.acquire()

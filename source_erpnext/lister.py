@@ -45,7 +45,6 @@ def share_repeated_strings(rows: List[dict]) -> None:
 class DocTypeLister:
     def __init__(self, stream: str, doctype: str, config: ErpnextConfig, limiter: RequestLimiter, logger: logging.Logger, filters: Callable[[], List[list]]):
         self.doctype, self.config, self.list_filters = doctype, config, filters
-        self._limiter = limiter
         self.probe = PageSizeProbe()  # the stream's own pages: child rows and deletions have theirs
         self.client = http_client(stream, config, logger, doctype, limiter)
         self._deletions_client = http_client(stream, config, logger, DELETED_DOCUMENT, limiter)
@@ -53,6 +52,7 @@ class DocTypeLister:
         self.children_client = http_client(stream, config, logger, doctype, limiter, splittable=True)
         self.fields: Optional[List[str]] = None  # the catalog's selected columns, when it selects some
         self.attach_children: Callable[[List[dict]], None] = lambda rows: None
+        self.page_slots = limiter.pages  # (limiter.page_slots: fewer for pages with several child tables)
 
     def url_of(self, doctype: str) -> str:
         return f"{self.config.base_url}/{resource_path(doctype)}"
@@ -66,7 +66,7 @@ class DocTypeLister:
         """Pages of records after `start` in (key, name) order, up to `before` if given, matching `extra` too."""
         position = dict(start)
         while True:
-            with self._limiter.pages:  # held until the page is handed on: the consumer asks for the next one
+            with self.page_slots:  # held until the page is handed on: the consumer asks for the next one
                 rows = self.get_list(self.doctype, self.page_params({"position": position, "before": before, "extra": extra or [], "key": key}))
                 if rows and position_of(rows[-1], key) == position:
                     # A site that ignores the position filter would make us read the same page forever.
@@ -88,7 +88,7 @@ class DocTypeLister:
             for i in range(0, len(run), self.config.page_size):
                 wanted = run[i:i + self.config.page_size]
                 while wanted:
-                    with self._limiter.pages:
+                    with self.page_slots:
                         rows = self.get_list(self.doctype, self.page_params({"names": in_value(wanted)}))
                         if rows:
                             self.attach_children(rows)

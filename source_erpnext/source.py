@@ -196,7 +196,7 @@ class SourceErpnext(AbstractSource):
         self._limiter = self._limiter or RequestLimiter(settings.max_concurrency)
         configured = {d.stream for d in configured_doctypes(settings)}
         self._from_catalog = doctypes_named({s.stream.name for s in catalog.streams} - configured, settings, logger, self._limiter)
-        workers = self._limiter.page_slots  # streams side by side; each one's ranges and child tables fill the request slots
+        workers = settings.max_concurrency
         if workers < 2 or len(catalog.streams) < 2:
             yield from super().read(logger, config, catalog, state)
             return

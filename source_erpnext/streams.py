@@ -125,6 +125,7 @@ class DocTypeStream(HttpStream):
         self.lister.fields = self._selection.fields if self._selection else None
         if self.table.child_tables:
             self.lister.attach_children = self.children.attach
+            self.lister.page_slots = self._limiter.page_slots(len(self.children.tables))
         if self._incremental:
             yield from self._read_incremental()
         elif not self._state.get(FULL_REFRESH_COMPLETE):  # else an earlier attempt of this sync read it all
