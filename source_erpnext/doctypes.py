@@ -100,7 +100,9 @@ _UNPAID_INVOICES = OpenDocuments(
     [["docstatus", "=", 1], ["outstanding_amount", ">", 0]],
     ["erpnext.controllers.accounts_controller.update_invoice_status (daily job): Unpaid / Partly Paid -> Overdue "
      "(and ... and Discounted) by an UPDATE that leaves modified alone; it only touches submitted invoices with an "
-     "outstanding amount above 0, which they still have afterwards"],
+     "outstanding amount above 0, which they still have afterwards",
+     "InvoiceDiscounting.set_status (its disbursement or settlement Journal Entry): each Sales Invoice's status "
+     "(Unpaid and Discounted, ...) by set_status(update=True, update_modified=False)"],
 )
 
 # DocType -> its open documents, for standard streams and additional DocTypes alike (looked up by DocType name).

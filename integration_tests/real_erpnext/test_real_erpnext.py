@@ -295,6 +295,48 @@ frappe.get_attr(f"{PO}.update_status")("Delivered", names["po"])
 after = frappe.db.get_value("Sales Order", names["order"], ["modified", "status", "per_delivered"], as_dict=True)
 result = {"per_delivered": after.per_delivered, "status": [before.status, after.status], "unmoved": before.modified == after.modified}
 """
+# Three days ago: an unpaid invoice its company discounts at a bank (Invoice Discounting, submitted: "Sanctioned"), with the accounts
+# the discounting books to (receivables other than the invoice's own Debtors, which it moves the amount out of).
+DISCOUNTING_SNIPPET = """
+from freezegun import freeze_time
+from frappe.utils import now_datetime
+def account(name, parent, **fields):
+    full = f"{name} - {ABBR}"
+    if not frappe.db.exists("Account", full):
+        frappe.get_doc({"doctype": "Account", "account_name": name, "parent_account": parent, "company": COMPANY, **fields}).insert()
+    return full
+with freeze_time(now_datetime() - __import__("datetime").timedelta(days=3)):
+    company = frappe.get_doc("Company", COMPANY)
+    debtors = company.default_receivable_account
+    receivables = frappe.db.get_value("Account", debtors, "parent_account")
+    liabilities = frappe.db.get_value("Account", company.default_payable_account, "parent_account")
+    customer = frappe.get_all("Customer", filters={"disabled": 0}, pluck="name", order_by="name")[3]
+    plenty = frappe.get_all("Bin", filters={"warehouse": wh("Stores"), "actual_qty": [">=", 20]}, pluck="item_code", order_by="item_code desc")
+    so = order("Sales Order", customer, [(plenty[4], 1, 30)], "delivery_date")
+    invoice = frappe.get_attr(f"{SO}.make_sales_invoice")(so.name)
+    invoice.insert(); invoice.submit()
+    discounting = frappe.get_doc({
+        "doctype": "Invoice Discounting", "company": COMPANY, "posting_date": nowdate(), "loan_start_date": nowdate(), "loan_period": 30,
+        "short_term_loan": account("Short Term Loan", liabilities), "bank_account": company.default_cash_account,
+        "bank_charges_account": company.default_expense_account or company.round_off_account, "accounts_receivable_credit": account("Credit Receivables", receivables, account_type="Receivable"),
+        "accounts_receivable_discounted": account("Discounted Receivables", receivables, account_type="Receivable"),
+        "accounts_receivable_unpaid": account("Unpaid Receivables", receivables, account_type="Receivable"),
+        "invoices": [{"sales_invoice": invoice.name, "customer": customer, "posting_date": invoice.posting_date, "outstanding_amount": invoice.outstanding_amount}]})
+    discounting.insert(); discounting.submit()
+result = {"invoice": invoice.name, "discounting": discounting.name, "status": frappe.db.get_value("Sales Invoice", invoice.name, "status")}
+"""
+# The bank pays out (the discounting's disbursement Journal Entry): InvoiceDiscounting.set_status("Disbursed") sets each
+# invoice's status by set_status(update=True, update_modified=False).
+DISBURSED_SNIPPET = """
+names = %r
+before = frappe.db.get_value("Sales Invoice", names["invoice"], ["modified", "status"], as_dict=True)
+entry = frappe.get_doc("Invoice Discounting", names["discounting"]).create_disbursement_entry()
+entry.posting_date = nowdate()
+entry.insert(); entry.submit()
+after = frappe.db.get_value("Sales Invoice", names["invoice"], ["modified", "status"], as_dict=True)
+result = {"status": [before.status, after.status], "discounting": frappe.db.get_value("Invoice Discounting", names["discounting"], "status"),
+          "unmoved": before.modified == after.modified}
+"""
 OPEN_SNIPPET = """
 result = {"Sales Order": frappe.db.count("Sales Order", {"docstatus": 1, "status": ["!=", "Completed"]}),
           "Sales Invoice": frappe.db.count("Sales Invoice", {"docstatus": 1, "outstanding_amount": [">", 0]})}
@@ -352,6 +394,24 @@ def test_a_drop_shipped_delivery_reaches_the_next_incremental_read(site: Site, c
     order = {r["name"]: r for r in second.records().get("sales_order", [])}.get(made["order"], {})
     assert (order.get("per_delivered") or 0) > 0, "the order delivered by its supplier was not read"
     assert [row.get("delivered_qty") for row in sorted(order["items"], key=lambda r: r["idx"])][1] > 0
+
+
+def test_an_invoice_discounted_at_a_bank_reaches_the_next_incremental_read(site: Site, connector: Connector):
+    """Issue 18: the disbursement of an Invoice Discounting turns its invoices "Unpaid and Discounted" with
+    update_modified=False (invoice_discounting.py, InvoiceDiscounting.set_status), on ERPNext 15 and 16 alike. The
+    refresh of unpaid invoices reads it."""
+    settings = {"additional_doctypes": ["Sales Invoice"]}
+    made = site.run(DISCOUNTING_SNIPPET)
+    first = incremental(connector, site, ["sales_invoice"], **settings)
+    disbursed = site.run(DISBURSED_SNIPPET % made)
+    assert disbursed["discounting"] == "Disbursed" and disbursed["status"][0] != disbursed["status"][1], disbursed
+    assert disbursed["unmoved"], "ERPNext moved `modified`: this test would not show what `modified` does not say"
+    state = list(first.states().values())
+    second = incremental(connector, site, ["sales_invoice"], state=state, **settings)
+    invoice = {r["name"]: r for r in second.records().get("sales_invoice", [])}.get(made["invoice"], {})
+    assert invoice.get("status") == disbursed["status"][1], "the invoice discounted at the bank was not read"
+    without = incremental(connector, site, ["sales_invoice"], state=state, refresh_open_documents=False, **settings)
+    assert made["invoice"] not in {r["name"] for r in without.records().get("sales_invoice", [])}, "read without the refresh: the test shows nothing"
 
 
 def test_a_first_sync_resumed_from_a_state_midway_misses_no_document(site: Site, connector: Connector):
