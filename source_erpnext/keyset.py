@@ -18,7 +18,6 @@ def keyset_order(key: str = MODIFIED) -> str:
     return f"{key} asc, name asc"
 
 
-
 def parse_modified(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("T", " "))
 
